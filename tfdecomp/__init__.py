@@ -11,8 +11,30 @@ from tfdecomp._quiet import import_tensorflow_quietly as _import_tensorflow_quie
 _import_tensorflow_quietly()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfdecomp import divergences
 from tfdecomp import ground_truth
+from tfdecomp import likelihoods
+from tfdecomp import objectives
+from tfdecomp import posteriors
+from tfdecomp import priors
+from tfdecomp.divergences import inclusive_kl
+from tfdecomp.divergences import mmd
+from tfdecomp.objectives import decomposition_loss
+from tfdecomp.objectives import decomposition_terms
+from tfdecomp.objectives import iwae_bound
 
 __version__ = "0.1.0"
 
-__all__ = ["ground_truth"]
+__all__ = [
+    "decomposition_loss",
+    "decomposition_terms",
+    "divergences",
+    "ground_truth",
+    "inclusive_kl",
+    "iwae_bound",
+    "likelihoods",
+    "mmd",
+    "objectives",
+    "posteriors",
+    "priors",
+]

@@ -1,0 +1,239 @@
+"""Divergences between the aggregate posterior q(z) and the prior p(z), and KL helpers.
+
+Pure functions of tensors (Mathieu et al., 2019, section 4 and the authors' `mmd_dim`/`kld_inc`):
+
+- `mmd`: the unbiased estimate of the squared maximum mean discrepancy between a batch of aggregate
+  posterior samples and a batch of prior samples, with an inverse multiquadric (or RBF) kernel,
+  summed over kernel scales and, by default, over latent dimensions.
+- `inclusive_kl`: the minibatch estimate of KL(p(z) || q(z)), q(z) = (1/B) sum_i q(z|x_i).
+- `kl_divergence`: KL(q(z|x) || p(z)) per example, analytic when TFP has it, else Monte Carlo.
+"""
+
+import math
+from typing import Optional, Sequence
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfdecomp import priors as priors_lib
+
+tfd = tfp.distributions
+
+__all__ = ["mmd", "inclusive_kl", "kl_divergence", "DEFAULT_MMD_SCALES", "KERNELS"]
+
+# The authors' scales s; each gives the kernel constant C = 2 s.
+DEFAULT_MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+KERNELS = ("imq", "rbf")
+
+
+def _kernel_values(sq_dist, constants, kernel):
+  """sum over scales of k_C as a function of the squared distance u."""
+  total = tf.zeros_like(sq_dist)
+  for c in constants:
+    c = tf.constant(c, sq_dist.dtype)
+    total += c / (c + sq_dist) if kernel == "imq" else tf.exp(-sq_dist / c)
+  return total
+
+
+def _kernel_derivatives(sq_dist, constants, kernel):
+  """d/du of `_kernel_values`."""
+  total = tf.zeros_like(sq_dist)
+  for c in constants:
+    c = tf.constant(c, sq_dist.dtype)
+    total -= c / tf.square(c + sq_dist) if kernel == "imq" else tf.exp(-sq_dist / c) / c
+  return total
+
+
+def _pairwise(a, b, per_dimension):
+  diff = a[:, tf.newaxis, :] - b[tf.newaxis, :, :]  # [B, B', D]
+  sq_dist = tf.square(diff)
+  if not per_dimension:
+    sq_dist = tf.reduce_sum(sq_dist, axis=-1, keepdims=True)  # [B, B', 1]
+  return diff, sq_dist
+
+
+# Forward and backward passes are separate XLA computations: each fuses the B x B x D kernel
+# evaluations into its reductions, so no B x B x D temporary is ever stored (autodiff of the forward
+# pass would keep them for the backward pass). See benchmarks/mmd_speed.py.
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _kernel_sum_xla(a, b, constants, kernel, per_dimension):
+  _, sq_dist = _pairwise(a, b, per_dimension)
+  # About B^2 D terms of order one: accumulate in float64 so that the float32 estimate, a difference
+  # of such sums, keeps its precision (a float32 sum loses ~1e-3 at B = 500, D = 50).
+  values = _kernel_values(sq_dist, constants, kernel)
+  return tf.reduce_sum(tf.cast(values, tf.float64))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _kernel_sum_grads_xla(a, b, upstream, constants, kernel, per_dimension):
+  diff, sq_dist = _pairwise(a, b, per_dimension)
+  weighted = (2.0 * upstream) * _kernel_derivatives(sq_dist, constants, kernel) * diff
+  return tf.reduce_sum(weighted, axis=1), -tf.reduce_sum(weighted, axis=0)
+
+
+def _kernel_sum(a, b, constants, kernel, per_dimension, symmetric):
+  """sum over i, j (and d when per_dimension) and scales of k_C(a_i, b_j); b is a when symmetric.
+
+  Returns a float64 scalar; gradients flow back in the inputs' dtype.
+  """
+
+  @tf.custom_gradient
+  def within(x):
+    def grad(upstream):
+      upstream = tf.cast(upstream, x.dtype)
+      grad_a, grad_b = _kernel_sum_grads_xla(x, x, upstream, constants, kernel, per_dimension)
+      return grad_a + grad_b
+    return _kernel_sum_xla(x, x, constants, kernel, per_dimension), grad
+
+  @tf.custom_gradient
+  def across(x, y):
+    def grad(upstream):
+      upstream = tf.cast(upstream, x.dtype)
+      return _kernel_sum_grads_xla(x, y, upstream, constants, kernel, per_dimension)
+    return _kernel_sum_xla(x, y, constants, kernel, per_dimension), grad
+
+  return within(a) if symmetric else across(a, b)
+
+
+def _mmd_estimate(z_q, z_p, constants, kernel, per_dimension):
+  batch = tf.cast(tf.shape(z_q)[0], tf.float64)
+  width = tf.cast(tf.shape(z_q)[1], tf.float64) if per_dimension else tf.ones([], tf.float64)
+  # Both kernels give k(a, a) = 1, so the diagonal of each within-sample sum is B per scale (and per
+  # dimension); removing it leaves the i != j sums of the unbiased estimate.
+  diagonal = batch * width * len(constants)
+  within = (_kernel_sum(z_p, z_p, constants, kernel, per_dimension, symmetric=True) +
+            _kernel_sum(z_q, z_q, constants, kernel, per_dimension, symmetric=True) -
+            2.0 * diagonal)
+  across = _kernel_sum(z_p, z_q, constants, kernel, per_dimension, symmetric=False)
+  estimate = within / (batch * (batch - 1.0)) - 2.0 * across / (batch * batch)
+  return tf.cast(estimate, z_q.dtype)
+
+
+def mmd(z_q, z_p, kernel: str = "imq", scales: Sequence[float] = DEFAULT_MMD_SCALES,
+        per_dimension: bool = True) -> tf.Tensor:
+  """Unbiased squared MMD between two equally sized batches, summed over scales (and dimensions).
+
+  For each scale s (kernel constant C = 2 s) and, with `per_dimension`, each latent dimension d:
+
+    MMD^2 = 1/(B(B-1)) sum_{i != j} [k(p_i, p_j) + k(q_i, q_j)] - 2/B^2 sum_{i,j} k(p_i, q_j)
+
+  with k(a, b) = C / (C + (a - b)^2) ("imq", inverse multiquadric) or exp(-(a - b)^2 / C) ("rbf"),
+  where a, b are the d-th coordinates (per_dimension=True, the authors' `mmd_dim`) or whole vectors
+  with the squared Euclidean distance (per_dimension=False). The result is the sum over scales (and
+  dimensions). With the defaults this is the regulariser of Mathieu et al. (2019).
+
+  Args:
+    z_q: float [B, D] samples of the aggregate posterior (one z ~ q(z|x_i) per example).
+    z_p: float [B, D] samples of the prior.
+    kernel: "imq" or "rbf".
+    scales: positive kernel scales s.
+    per_dimension: kernel on each coordinate separately (True) or on whole vectors (False).
+
+  Returns:
+    A scalar of the inputs' dtype. It can be slightly negative (the estimate is unbiased).
+
+  Raises:
+    ValueError: for an unknown kernel, non-positive scales, or inputs that are not [B, D] of equal
+      shape with B >= 2.
+  """
+  if kernel not in KERNELS:
+    raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
+  scales = tuple(float(s) for s in scales)
+  if not scales or any(not math.isfinite(s) or s <= 0 for s in scales):
+    raise ValueError(f"scales must be positive numbers, got {scales}.")
+  z_q = tf.convert_to_tensor(z_q)
+  z_p = tf.convert_to_tensor(z_p, dtype=z_q.dtype)
+  if z_q.shape.rank != 2 or z_p.shape.rank != 2:
+    raise ValueError(f"z_q and z_p must have shape [B, D], got {z_q.shape} and {z_p.shape}.")
+  if not z_q.shape.is_compatible_with(z_p.shape):
+    raise ValueError(f"z_q and z_p must have the same shape [B, D], got {z_q.shape} and "
+                     f"{z_p.shape}.")
+  if z_q.shape[0] is not None and z_q.shape[0] < 2:
+    raise ValueError(f"the MMD estimate needs a batch of at least 2 samples, got {z_q.shape[0]}.")
+  constants = tuple(2.0 * s for s in scales)
+  return _mmd_estimate(z_q, z_p, constants, kernel, bool(per_dimension))
+
+
+def _log_mean_exp(x, axis):
+  return tf.reduce_logsumexp(x, axis=axis) - tf.math.log(tf.cast(tf.shape(x)[axis], x.dtype))
+
+
+def aggregate_posterior_log_prob(z, q_loc, q_scale) -> tf.Tensor:
+  """log q(z_j) for the minibatch aggregate posterior q(z) = (1/B) sum_i N(z; mu_i, diag(s_i^2)).
+
+  Args:
+    z: float [M, D] points.
+    q_loc: float [B, D] posterior means mu_i.
+    q_scale: float [B, D] posterior standard deviations s_i.
+
+  Returns:
+    float [M]: log-mean-exp over i of log N(z_j; mu_i, diag(s_i^2)), computed stably.
+  """
+  log_q = tfd.Normal(q_loc[tf.newaxis], q_scale[tf.newaxis]).log_prob(z[:, tf.newaxis, :])
+  return _log_mean_exp(tf.reduce_sum(log_q, axis=-1), axis=1)  # [M]
+
+
+def inclusive_kl(prior, q_loc, q_scale, num_samples: Optional[int] = None, seed=None,
+                 prior_samples=None) -> tf.Tensor:
+  """Minibatch estimate of the inclusive KL(p(z) || q(z)) (the authors' `kld_inc`).
+
+  Draws z_j ~ p(z), j = 1..M, and returns the mean over j of log p(z_j) - log q(z_j), where q(z) =
+  (1/B) sum_i q(z|x_i) is the aggregate posterior of the batch.
+
+  Args:
+    prior: a `tfdecomp.priors.Prior` or a TFP distribution with event shape [D].
+    q_loc: float [B, D] posterior means.
+    q_scale: float [B, D] posterior standard deviations.
+    num_samples: M, the number of prior samples (default B).
+    seed: None, int or stateless int32 [2] seed for the prior samples.
+    prior_samples: optional float [M, D] samples to use instead of drawing them.
+
+  Returns:
+    A scalar.
+  """
+  distribution = priors_lib.as_distribution(prior)
+  q_loc = tf.convert_to_tensor(q_loc)
+  q_scale = tf.convert_to_tensor(q_scale, q_loc.dtype)
+  if q_loc.shape.rank != 2 or not q_loc.shape.is_compatible_with(q_scale.shape):
+    raise ValueError(f"q_loc and q_scale must both have shape [B, D], got {q_loc.shape} and "
+                     f"{q_scale.shape}.")
+  if prior_samples is None:
+    if num_samples is None:
+      num_samples = tf.shape(q_loc)[0]
+    elif int(num_samples) < 1:
+      raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
+    prior_samples = distribution.sample(num_samples, seed=seed)
+  prior_samples = tf.stop_gradient(prior_samples) if not distribution.reparameterization_type == (
+      tfd.FULLY_REPARAMETERIZED) else prior_samples
+  log_p = distribution.log_prob(prior_samples)
+  log_q = aggregate_posterior_log_prob(prior_samples, q_loc, q_scale)
+  return tf.reduce_mean(log_p - log_q)
+
+
+def kl_divergence(posterior, prior, z=None) -> tf.Tensor:
+  """KL(q(z|x) || p(z)) for each example.
+
+  Analytic when TFP registers a closed form for the pair (Gaussian posterior and Gaussian prior);
+  otherwise the Monte Carlo estimate mean_s [log q(z_s|x) - log p(z_s)] on the given samples, both
+  densities joint over the D dimensions.
+
+  Args:
+    posterior: q(z|x), a distribution with batch shape [B] and event shape [D].
+    prior: a `Prior` or a TFP distribution with event shape [D].
+    z: float [S, B, D] samples of q(z|x); needed when there is no closed form.
+
+  Returns:
+    float [B].
+
+  Raises:
+    ValueError: if there is no closed form and no samples were given.
+  """
+  distribution = priors_lib.as_distribution(prior)
+  try:
+    return tfd.kl_divergence(posterior, distribution)
+  except NotImplementedError:
+    pass
+  if z is None:
+    raise ValueError(f"KL({type(posterior).__name__} || {distribution.name}) has no closed form in "
+                     "TFP: pass posterior samples z [S, B, D] for the Monte Carlo estimate.")
+  return tf.reduce_mean(posterior.log_prob(z) - distribution.log_prob(z), axis=0)
