@@ -1,0 +1,1 @@
+"""scikit-learn's handwritten digits as TFDS builder `decomp_digits`."""

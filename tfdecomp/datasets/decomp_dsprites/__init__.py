@@ -1,0 +1,1 @@
+"""dSprites: TFDS builder `decomp_dsprites`, procedural renderer and official-file reader."""

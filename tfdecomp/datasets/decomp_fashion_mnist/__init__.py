@@ -1,0 +1,1 @@
+"""Fashion-MNIST from local IDX files as TFDS builder `decomp_fashion_mnist`."""

@@ -1,0 +1,1 @@
+"""Pinwheel: TFDS builder `pinwheel` and the generator `make_pinwheel`."""
