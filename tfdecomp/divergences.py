@@ -192,8 +192,8 @@ def inclusive_kl(prior, q_loc, q_scale, num_samples: Optional[int] = None, seed=
     A scalar.
   """
   distribution = priors_lib.as_distribution(prior)
-  q_loc = tf.convert_to_tensor(q_loc)
-  q_scale = tf.convert_to_tensor(q_scale, q_loc.dtype)
+  q_loc = tf.convert_to_tensor(q_loc, distribution.dtype)
+  q_scale = tf.convert_to_tensor(q_scale, distribution.dtype)
   if q_loc.shape.rank != 2 or not q_loc.shape.is_compatible_with(q_scale.shape):
     raise ValueError(f"q_loc and q_scale must both have shape [B, D], got {q_loc.shape} and "
                      f"{q_scale.shape}.")
@@ -203,6 +203,7 @@ def inclusive_kl(prior, q_loc, q_scale, num_samples: Optional[int] = None, seed=
     elif int(num_samples) < 1:
       raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
     prior_samples = distribution.sample(num_samples, seed=seed)
+  prior_samples = tf.convert_to_tensor(prior_samples, distribution.dtype)
   prior_samples = tf.stop_gradient(prior_samples) if not distribution.reparameterization_type == (
       tfd.FULLY_REPARAMETERIZED) else prior_samples
   log_p = distribution.log_prob(prior_samples)
