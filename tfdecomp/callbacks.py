@@ -49,7 +49,9 @@ def write_history_csv(path, history):
     columns += [k for k in row if k not in columns]
   lines = [",".join(columns)]
   for row in history:
-    lines.append(",".join(repr(float(row[c])) if c in row else "" for c in columns))
+    lines.append(",".join(
+        "" if c not in row else str(int(row[c])) if c == "epoch" else repr(float(row[c]))
+        for c in columns))
   atomic_write_text(path, "\n".join(lines) + "\n")
 
 

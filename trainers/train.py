@@ -107,17 +107,35 @@ def _data_module():
   return data
 
 
+# Datasets small enough to hold in memory and reshuffle per epoch from a stateless seed.
+_IN_MEMORY = ("pinwheel", "digits")
+_EVAL_EXAMPLES = 10000
+
+
 def load_arrays(config, split, num=None):
-  """(x float32 [N, ...], labels [N] or None) of a split, the first `num` examples."""
-  if config.dataset == "pinwheel" and not os.path.exists(
-      os.path.join(os.path.dirname(__file__), "..", "tfdecomp", "data.py")):
-    import numpy as np
-    from tfdecomp.datasets.pinwheel import pinwheel_dataset_builder as pw
-    x, labels = pw.make_pinwheel(rng=np.random.default_rng(pw.SEEDS[split]))
-    return x[:num], labels[:num]
-  data = _data_module()
-  x, labels = data.load_numpy(config.dataset, split, num=num, seed=config.seed)
-  return x, labels
+  """(x float32 [N, ...], labels [N] (or [N, K]) ) of a split, its first `num` examples.
+
+  Raises:
+    UsageError: if the data cannot be loaded (e.g. missing manual files).
+  """
+  from tfdecomp import data
+  try:
+    return data.load_numpy(config.dataset, split, max_examples=num, with_labels=True)
+  except Exception as e:  # pylint: disable=broad-except
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise UsageError(f"cannot load {config.dataset} split {split!r}: {first}") from None
+
+
+def streamed_training_data(config, initial_epoch):
+  """Batches of a large dataset from `tfdecomp.data.load`, shuffled with seed + initial_epoch."""
+  from tfdecomp import data
+  try:
+    ds = data.load(config.dataset, "train", batch_size=config.batch_size, shuffle=True,
+                   seed=config.seed + initial_epoch, drop_remainder=True)
+  except Exception as e:  # pylint: disable=broad-except
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise UsageError(f"cannot load {config.dataset}: {first}") from None
+  return ds.repeat()
 
 
 def train_stream(x, config, initial_epoch, steps_per_epoch):
@@ -290,11 +308,17 @@ def train(config, out, stream=None):
   start = time.monotonic()
   keras.utils.set_random_seed(config.seed)
 
-  x_train, _ = load_arrays(config, "train")
-  x_eval, labels = load_arrays(config, config.eval_split)
-  steps_per_epoch = config.steps_per_epoch or max(1, len(x_train) // config.batch_size)
-  if config.batch_size > len(x_train) and config.steps_per_epoch is None:
-    raise UsageError(f"--batch_size={config.batch_size} is larger than the {len(x_train)} "
+  in_memory = config.dataset in _IN_MEMORY
+  if in_memory:
+    x_train, _ = load_arrays(config, "train")
+    num_train = len(x_train)
+  else:
+    x_train, _ = load_arrays(config, "train", num=config.pca_examples)
+    num_train = _num_examples(config)
+  x_eval, labels = load_arrays(config, config.eval_split, num=_EVAL_EXAMPLES)
+  steps_per_epoch = config.steps_per_epoch or max(1, num_train // config.batch_size)
+  if config.batch_size > num_train and config.steps_per_epoch is None:
+    raise UsageError(f"--batch_size={config.batch_size} is larger than the {num_train} "
                      f"training examples of {config.dataset}.")
   prepare_run_dir(out, config, steps_per_epoch)
 
@@ -318,7 +342,10 @@ def train(config, out, stream=None):
   checkpoint = cb.RunCheckpoint(ckpt_dir, state={"config": config.to_dict()}, history=history,
                                 on_saved=on_saved, nonfinite=nonfinite)
   if epochs_done < config.epochs:
-    dataset = train_stream(x_train, config, epochs_done, steps_per_epoch)
+    if in_memory:
+      dataset = train_stream(x_train, config, epochs_done, steps_per_epoch)
+    else:
+      dataset = streamed_training_data(config, epochs_done)
     with warnings.catch_warnings():
       warnings.simplefilter("ignore")
       model.fit(dataset, epochs=config.epochs, initial_epoch=epochs_done,
@@ -347,6 +374,20 @@ def train(config, out, stream=None):
   make_plots(model, config, history, x_eval, labels, os.path.join(out, "plots"))
   return {"metrics": metrics, "seconds": time.monotonic() - start, "epochs": config.epochs,
           "steps": int(model.optimizer.iterations.numpy())}
+
+
+def _num_examples(config):
+  """Training examples of a dataset, from its TFDS info (or the dSprites grid size)."""
+  from tfdecomp import data
+  if config.dataset == "dsprites":
+    return 737280
+  builder_name, builder_config = data.SHORT_NAMES[config.dataset]
+  import tensorflow_datasets as tfds
+  try:
+    builder = tfds.builder(builder_name, config=builder_config, data_dir=data.default_data_dir())
+    return builder.info.splits["train"].num_examples or 60000
+  except Exception:  # pylint: disable=broad-except
+    return 60000
 
 
 class NonFiniteLoss(RuntimeError):
