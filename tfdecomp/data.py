@@ -38,6 +38,7 @@ import tensorflow_datasets as tfds
 import tfdecomp.datasets  # pylint: disable=unused-import  (registers the builders)
 from tfdecomp.datasets.decomp_dsprites import official
 from tfdecomp.datasets.decomp_dsprites import render
+from tfdecomp.datasets.decomp_fashion_mnist import decomp_fashion_mnist_dataset_builder
 from tfdecomp.ground_truth import GroundTruthData
 
 __all__ = [
@@ -54,6 +55,7 @@ SHORT_NAMES: Dict[str, Tuple[str, Optional[str]]] = {
 }
 _OURS = {builder for builder, _ in SHORT_NAMES.values()}
 _CLIP = 1e-6
+_FASHION_FILES = decomp_fashion_mnist_dataset_builder.FILES
 _DSPRITES_LABELS = tuple("label_" + name for name in render.FACTOR_NAMES)
 
 
@@ -264,6 +266,16 @@ def _prepared_builder(builder_name: str, config: Optional[str], data_dir: str,
                       manual_dir: Optional[str], download: bool = False):
   """A TFDS builder whose data is prepared; our builders are prepared offline on first use."""
   builder = tfds.builder(builder_name, config=config, data_dir=data_dir)
+  manual_dir = manual_dir or default_manual_dir(data_dir)
+  if builder_name == "decomp_fashion_mnist" and not builder.is_prepared():
+    missing = [name for pair in _FASHION_FILES.values() for name in pair
+               if not os.path.exists(os.path.join(manual_dir, name))]
+    if missing:
+      raise FileNotFoundError(
+          f"Fashion-MNIST needs {', '.join(missing)} in the manual directory {manual_dir} "
+          "(pass manual_dir= or set $TFDECOMP_MANUAL_DIR). Get the four files from "
+          "https://github.com/zalandoresearch/fashion-mnist; nothing is downloaded. Without them, "
+          "'digits' is an offline stand-in.")
   if builder_name in _OURS:
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         try_download_gcs=False, manual_dir=manual_dir or default_manual_dir(data_dir)))
@@ -373,7 +385,9 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
   builder = _prepared_builder(builder_name, config, data_dir, manual_dir, download)
   features = builder.info.features
   ds = builder.as_dataset(split=split, shuffle_files=False)
-  num = builder.info.splits[split].num_examples
+  num = int(ds.cardinality())
+  if num < 0:  # Unknown size: assume a large split.
+    num = 2**31
   label_keys = (_DSPRITES_LABELS if key == "dsprites"
                 else ("label",) if "label" in features else ())
   if with_labels and not label_keys:
