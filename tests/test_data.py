@@ -207,6 +207,7 @@ def test_default_directories(monkeypatch, tmp_path):
 
 
 def test_tfds_load_works_offline_after_import(data_dir):
+  config = tfds.download.DownloadConfig(try_download_gcs=False)
   ds = tfds.load("pinwheel", split="train", data_dir=data_dir,
-                 download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+                 download_and_prepare_kwargs={"download_config": config})
   assert len(list(ds)) == 400
