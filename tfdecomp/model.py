@@ -85,6 +85,11 @@ def _unpack_x(data):
   return data
 
 
+def _stateless(seed):
+  """None stays None (fresh noise); an int or [2] tensor becomes a stateless int32 [2] seed."""
+  return None if seed is None else objectives.make_seed(seed)
+
+
 @keras.saving.register_keras_serializable(package="tfdecomp")
 class DecompVAE(keras.Model):
   """A VAE trained with the alpha-beta decomposition objective.
@@ -314,13 +319,16 @@ class DecompVAE(keras.Model):
     Args:
       x: [B, *x_shape].
       sample: decode a posterior sample instead of the posterior mean.
-      seed: sampling seed (None, int or int32 [2]).
+      seed: sampling seed: None (fresh noise), an int or an int32 [2] tensor (reproducible).
 
     Returns:
       [B, *x_shape] float32 tensor.
     """
     loc, scale = self.encode(x)
-    z = posteriors.diagonal_gaussian(loc, scale).sample(seed=seed) if sample else loc
+    if sample:
+      z = posteriors.diagonal_gaussian(loc, scale).sample(seed=_stateless(seed))
+    else:
+      z = loc
     return self.decode(z)
 
   def sample(self, n, seed=None):
@@ -328,12 +336,12 @@ class DecompVAE(keras.Model):
 
     Args:
       n: number of samples.
-      seed: None, int or stateless int32 [2] seed.
+      seed: None (fresh noise), an int or a stateless int32 [2] seed (reproducible).
 
     Returns:
       [n, *x_shape] float32 tensor.
     """
-    return self.decode(self.prior.sample(n, seed=seed))
+    return self.decode(self.prior.sample(n, seed=_stateless(seed)))
 
   def traverse(self, x, dim, values):
     """Latent traversals: decode E[z|x] with dimension `dim` set to each of `values`.
