@@ -24,7 +24,7 @@ def _svm_accuracy(x_train, y_train, x_test, y_test):
 
 def sap_score_matrix(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray,
                      factors_test: np.ndarray, continuous_factors: bool = False,
-                     num_threads: int = 2) -> np.ndarray:
+                     num_threads: int = 1) -> np.ndarray:
   """Score matrix [D, K] as disentanglement_lib's `compute_score_matrix`.
 
   Args:
