@@ -193,7 +193,7 @@ def test_tfds_pass_through_with_mock_data(tmp_path):
     x, y = next(iter(data.load("tfds:fashion_mnist", batch_size=4, with_labels=True,
                                download=True)))
     assert x.shape == (4, 32, 32, 1) and y.shape == (4,)
-    assert float(tf.reduce_min(x)) >= 1e-6 and float(tf.reduce_max(x)) <= 1 - 1e-6
+    assert tf.reduce_min(x) >= np.float32(1e-6) and tf.reduce_max(x) <= np.float32(1 - 1e-6)
     x, y = next(iter(data.load("tfds:dsprites", batch_size=4, with_labels=True,
                                download=True)))
     assert x.shape == (4, 64, 64, 1) and y.shape == (4, 5)
