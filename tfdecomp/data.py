@@ -310,12 +310,11 @@ def _split_indices(split: str, num: int) -> np.ndarray:
   return order[bound(match.group(1), match.group(2), 0):bound(match.group(3), match.group(4), num)]
 
 
-def _image_fn(key: str, features) -> Callable[[tf.Tensor], tf.Tensor]:
+def _image_fn(key: str) -> Callable[[tf.Tensor], tf.Tensor]:
   """Batched uint8 images -> float32 model inputs for a preprocessing key."""
   binary = key == "dsprites"  # TFDS's dSprites and ours store {0, 1}, not {0, 255}.
   resize = 32 if key == "fashion_mnist" else None
   clip = key in ("fashion_mnist", "digits")
-  del features
 
   def fn(images):
     x = tf.cast(images, tf.float32)
@@ -415,7 +414,7 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
     ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   if x_key == "image":
-    to_input = _image_fn(key, features)
+    to_input = _image_fn(key)
     ds = ds.map((lambda x, y: (to_input(x), y)) if with_labels else to_input,
                 num_parallel_calls=tf.data.AUTOTUNE)
   return ds.prefetch(tf.data.AUTOTUNE)

@@ -15,7 +15,7 @@ IMAGE_SIZE = 32
 
 def upsample(images: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
   """Bilinear upsampling with half-pixel centres: float [N, h, w] -> float [N, size, size]."""
-  n, h, w = images.shape
+  _, h, w = images.shape
 
   def weights(src, dst):
     pos = np.clip((np.arange(dst) + 0.5) * src / dst - 0.5, 0, src - 1)
@@ -27,7 +27,6 @@ def upsample(images: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
     return m
 
   rows, cols = weights(h, size), weights(w, size)
-  del n
   return np.einsum("ih,nhw,jw->nij", rows, images, cols)
 
 
