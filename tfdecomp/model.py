@@ -69,6 +69,9 @@ class FirstNonFinite(keras.metrics.Metric):
     first = tf.logical_and(bad, self.step < 0)
     self.step.assign(tf.where(first, tf.cast(step, tf.int64), self.step))
 
+  def reset_state(self):
+    self.step.assign(tf.constant(-1, tf.int64))
+
   def result(self):
     return tf.identity(self.step)
 
@@ -253,7 +256,7 @@ class DecompVAE(keras.Model):
 
   def train_step(self, data):
     x = _unpack_x(data)
-    step = self.optimizer.iterations
+    step = tf.identity(self.optimizer.iterations)  # The value before this step's update.
     beta, alpha = self._weights_at(step)
     with tf.GradientTape() as tape:
       scaled, values, batch = self._objective(x, self.train_seed(step), beta, alpha, training=True)

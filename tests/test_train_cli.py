@@ -1,0 +1,118 @@
+"""Tests for the training CLI (trainers/train.py): artefacts, resume, bad flags, NaN stop."""
+
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from trainers import configs
+from trainers import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args, timeout=300):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+  return subprocess.run([sys.executable, "-m", "trainers.train", *args], capture_output=True,
+                        text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def _flags(**kwargs):
+  values = {name: None for name in train._OVERRIDES}
+  values.update(experiment="clustering", seed=0, mixture_locs=None)
+  values.update(kwargs)
+  return types.SimpleNamespace(**values)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--experiment=bogus"], "--experiment must be one of"),
+    (["--prior=laplace"], "--prior must be one of"),
+    (["--dataset=mnist"], "--dataset must be one of"),
+    (["--beta=-1"], "--beta must be"),
+    (["--gamma=1.5"], "--gamma must be in [0, 1]"),
+    (["--df=0"], "--df must be > 0"),
+    (["--mixture_locs=0,1,2;1,2,3"], "--mixture_locs rows must have latent_dim=2"),
+    (["--batch_size=1", "--divergence=mmd"], "--batch_size must be >= 2"),
+])
+def test_invalid_flags_fail_with_one_line(args, needle):
+  result = _cli(*args, "--out=/nonexistent/should-not-be-created")
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and needle in lines[0], result.stderr
+  assert not os.path.exists("/nonexistent/should-not-be-created")
+
+
+def test_resolve_config_overrides():
+  config = train.resolve_config(_flags(experiment="independence", prior="student_t"))
+  assert (config.dataset, config.prior, config.df, config.batch_size) == (
+      "dsprites", "student_t", 9.0, 64)
+  config = train.resolve_config(_flags(divergence="none"))
+  assert config.alpha == 0.0
+  config = train.resolve_config(_flags(prior="gaussian"))
+  assert config.prior_variance_scale == 1.0
+  assert configs.sparsity().gamma == 0.8 and configs.sparsity().alpha == 100.0
+
+
+def test_cli_writes_every_artefact_and_resumes(tmp_path):
+  out = str(tmp_path / "run")
+  result = _cli("--epochs=3", f"--out={out}", "--seed=1")
+  assert result.returncode == 0, result.stderr
+  assert "clustering done" in result.stdout and out in result.stdout
+  for name in ("config.json", "history.csv", "metrics.json", "checkpoints", "tensorboard",
+               "plots/training_curves.png", "plots/aggregate_posterior.png",
+               "plots/reconstructions.png"):
+    assert os.path.exists(os.path.join(out, name)), name
+  config = json.load(open(os.path.join(out, "config.json")))
+  assert config["seed"] == 1 and config["settings"]["prior"] == "mixture"
+  assert "tensorflow" in config["versions"]
+  metrics = json.load(open(os.path.join(out, "metrics.json")))
+  assert {"loss", "reconstruction", "kl", "divergence", "elbo"} <= set(metrics)
+  assert os.listdir(os.path.join(out, "tensorboard", "train"))
+  first = open(os.path.join(out, "history.csv")).read().splitlines()
+  assert len(first) == 1 + 3
+
+  # Rerunning the same command with more epochs continues after epoch 3.
+  result = _cli("--epochs=5", f"--out={out}", "--seed=1")
+  assert result.returncode == 0, result.stderr
+  assert "resuming" in result.stderr and "after epoch 3/5" in result.stderr
+  history = open(os.path.join(out, "history.csv")).read().splitlines()
+  assert len(history) == 1 + 5 and history[:4] == first
+  assert [int(r.split(",")[0]) for r in history[1:]] == [0, 1, 2, 3, 4]
+
+  # A different setting on the same directory is refused.
+  result = _cli("--epochs=5", f"--out={out}", "--seed=2")
+  assert result.returncode == 2 and "different settings (seed" in result.stderr
+
+
+def _small(**kwargs):
+  return configs.validate(configs.Config(**{**configs.clustering().__dict__, **kwargs}))
+
+
+def test_same_seed_same_history_and_resume_equals_uninterrupted(tmp_path, capsys):
+  config = _small(epochs=4, steps_per_execution=1)
+  train.train(config, str(tmp_path / "a"))
+  train.train(config, str(tmp_path / "b"))
+  train.train(_small(epochs=2, steps_per_execution=1), str(tmp_path / "c"))
+  train.train(config, str(tmp_path / "c"))  # resumes at epoch 2
+  histories = [open(tmp_path / d / "history.csv").read() for d in "abc"]
+  assert histories[0] == histories[1] == histories[2]
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+  out = str(tmp_path / "nan")
+  train.train(_small(epochs=2), out)
+  real = train.load_arrays
+
+  def poisoned(config, split, num=None):
+    x, y = real(config, split, num)
+    return np.full_like(x, np.nan) if split == "train" else x, y
+
+  monkeypatch.setattr(train, "load_arrays", poisoned)
+  with pytest.raises(train.NonFiniteLoss, match=r"non-finite loss .* step 3 \(epoch 3\).*epoch 2"):
+    train.train(_small(epochs=4), out)
+  ckpts = sorted(os.listdir(os.path.join(out, "checkpoints")))
+  assert ckpts[-1] == "ckpt-00002.weights.h5"
