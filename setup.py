@@ -41,7 +41,7 @@ setup(
     packages=find_packages(include=["tfdecomp", "tfdecomp.*", "trainers", "trainers.*",
                                     "savedmodels", "savedmodels.*"]),
     include_package_data=True,
-    package_data={"tfdecomp": ["datasets/*/*.txt", "datasets/*/dummy_data/**/*"]},
+    package_data={"tfdecomp": ["datasets/*/dummy_data/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={

@@ -25,7 +25,26 @@ from tfdecomp.objectives import iwae_bound
 
 __version__ = "0.1.0"
 
+# Submodules that pull in heavier dependencies (TFDS, scikit-learn, matplotlib) load on first use:
+# `tfdecomp.data.load(...)` works after a plain `import tfdecomp`.
+_LAZY_SUBMODULES = ("data", "datasets", "metrics", "networks", "model", "schedules", "callbacks",
+                    "plots")
+
+
+def __getattr__(name):
+  if name in _LAZY_SUBMODULES:
+    import importlib  # pylint: disable=g-import-not-at-top
+    return importlib.import_module(f"tfdecomp.{name}")
+  if name == "DecompVAE":
+    from tfdecomp.model import DecompVAE  # pylint: disable=g-import-not-at-top
+    return DecompVAE
+  raise AttributeError(f"module 'tfdecomp' has no attribute {name!r}")
+
 __all__ = [
+    "DecompVAE",
+    "callbacks",
+    "data",
+    "datasets",
     "decomposition_loss",
     "decomposition_terms",
     "divergences",
@@ -33,8 +52,13 @@ __all__ = [
     "inclusive_kl",
     "iwae_bound",
     "likelihoods",
+    "metrics",
     "mmd",
+    "model",
+    "networks",
     "objectives",
+    "plots",
     "posteriors",
     "priors",
+    "schedules",
 ]
