@@ -9,12 +9,12 @@ from tfdecomp.metrics.clustering import cluster_assignments
 from tfdecomp.metrics.clustering import clustering_mmd
 from tfdecomp.metrics.clustering import clustering_scores
 from tfdecomp.metrics.clustering import matched_accuracy
-from tfdecomp.metrics.dci import dci
+from tfdecomp.metrics.dci_scores import dci
 from tfdecomp.metrics.factor_vae import factor_vae_score
 from tfdecomp.metrics.likelihood import likelihood_scores
-from tfdecomp.metrics.mig import mig
+from tfdecomp.metrics.mig_score import mig
 from tfdecomp.metrics.modularity import modularity_explicitness
-from tfdecomp.metrics.sap import sap
+from tfdecomp.metrics.sap_score import sap
 from tfdecomp.metrics.sparsity import hoyer_per_example
 from tfdecomp.metrics.sparsity import hoyer_sparsity
 from tfdecomp.metrics.sparsity import per_class_latent_magnitude
