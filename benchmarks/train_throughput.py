@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import argparse
 import statistics
 import time
+import warnings
 
 import tfdecomp  # noqa: F401  (quiet TensorFlow import)
 import keras
@@ -57,6 +58,7 @@ def measure(config, jit, steps, windows, steps_per_execution):
 
 
 def main():
+  warnings.filterwarnings("ignore", category=UserWarning)
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--only", choices=sorted(TARGETS), action="append")
   parser.add_argument("--windows", type=int, default=5)

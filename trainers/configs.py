@@ -65,7 +65,9 @@ class Config:
     mixture_locs: mixture component locations [K][D]; None = the pinwheel default.
     num_samples: posterior samples per example in the objective.
     seed: global seed (weights, data order, noise).
-    jit: train with XLA (`compile(jit_compile=True)`).
+    jit: train with XLA (`compile(jit_compile=True)`). On for the MLP; off for the conv presets,
+      whose convolutions run faster through TensorFlow's CPU kernels than through XLA
+      (benchmarks/train_throughput.py; the MMD is XLA-compiled on its own either way).
     steps_per_execution: optimizer steps per compiled call (`compile(steps_per_execution=...)`).
     pca_examples: examples used to fit the anisotropic prior's PCA spectrum.
     likelihood_scale: Laplace scale (Fashion-MNIST); ignored by other likelihoods.
@@ -123,14 +125,14 @@ def independence():
   """The paper's dSprites runs: N(0, I) prior by default, beta = 1, no divergence."""
   return Config(experiment="independence", dataset="dsprites", prior="gaussian", beta=1.0,
                 alpha=0.0, divergence="none", latent_dim=10, batch_size=64, epochs=20,
-                learning_rate=5e-4, df=9.0, steps_per_execution=8)
+                learning_rate=5e-4, df=9.0, steps_per_execution=8, jit=False)
 
 
 def sparsity():
   """The paper's Fashion-MNIST runs: sparse prior gamma = 0.8, MMD with alpha = 100."""
   return Config(experiment="sparsity", dataset="fashion_mnist", prior="sparse", beta=1.0,
                 alpha=100.0, divergence="mmd", latent_dim=50, batch_size=500, epochs=80,
-                learning_rate=5e-4, gamma=0.8, steps_per_execution=4)
+                learning_rate=5e-4, gamma=0.8, steps_per_execution=4, jit=False)
 
 
 EXPERIMENTS = {"clustering": clustering, "independence": independence, "sparsity": sparsity}

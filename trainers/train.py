@@ -54,7 +54,7 @@ flags.DEFINE_integer("num_samples", None, "Posterior samples per example.")
 flags.DEFINE_integer("steps_per_execution", None, "Optimizer steps per compiled call.")
 flags.DEFINE_integer("seed", 0, "Seed of weights, data order and noise.")
 flags.DEFINE_string("out", None, "Run directory (default runs/<experiment>-<timestamp>).")
-flags.DEFINE_bool("jit", None, "Compile the training step with XLA (default: on).")
+flags.DEFINE_bool("jit", None, "Compile the training step with XLA (default: the preset's).")
 
 _OVERRIDES = ("dataset", "prior", "learn_prior", "df", "gamma", "beta", "alpha", "divergence",
               "latent_dim", "batch_size", "epochs", "steps_per_epoch", "learning_rate",
