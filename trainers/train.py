@@ -300,6 +300,7 @@ def train(config, out, stream=None):
     UsageError: for settings that only fail against the data (e.g. shape mismatches).
     NonFiniteLoss: when training hit a NaN/inf loss.
   """
+  import tfdecomp  # noqa: F401  (first: imports TensorFlow quietly)
   import keras
   import numpy as np
   from tfdecomp import callbacks as cb
