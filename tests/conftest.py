@@ -14,3 +14,19 @@ if _cpus:
         _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
   except RuntimeError:  # Devices were already initialised by an earlier import.
     pass
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def two_replica_strategy():
+  """One MirroredStrategy over the two logical CPUs, shared by all tests.
+
+  Two strategy objects in one process allocate the same collective instance keys, and TF's shared
+  collective executor then aborts all_gather ("Collective instance ... expected type ..."); so every
+  distributed test uses this one.
+  """
+  if len(tf.config.list_logical_devices("CPU")) < 2:
+    pytest.skip("needs 2 logical CPU devices")
+  return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -134,12 +134,10 @@ def test_image_model_with_batch_norm_trains_under_xla():
   assert model.traverse(x[:1], 0, [0.0, 1.0]).shape == (1, 2, 32, 32, 1)
 
 
-def test_mirrored_strategy_matches_one_device_gradient_scale():
-  """2 replicas: the divergence is gathered, per-example terms use the global batch size."""
-  if len(tf.config.list_logical_devices("CPU")) < 2:
-    pytest.skip("needs 2 logical CPU devices (tests/conftest.py)")
+def test_mirrored_strategy_fit_runs_several_steps(two_replica_strategy):
+  """2 replicas over several batches (exact equality with one device: tests/test_distribute.py)."""
   x, _ = _pinwheel(25)
-  strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+  strategy = two_replica_strategy
   with strategy.scope():
     model = _compile(_model(divergence="mmd"), lr=1e-3)
   ds = tf.data.Dataset.from_tensor_slices(x).batch(50)
