@@ -117,12 +117,24 @@ def test_dci_perfect_rotated():
   assert metrics.dci(DATA, rotated(), seed=0, **kwargs)["disentanglement"] < 0.6
 
 
-def test_dci_hist_estimator_agrees_on_oracles():
-  kwargs = dict(num_train=600, num_test=300, estimator="hist_gbt")
+def test_dci_exact_sklearn_estimator_on_oracles():
+  kwargs = dict(num_train=600, num_test=300, estimator="gbt")
   assert metrics.dci(DATA, perfect(1), seed=0, **kwargs)["disentanglement"] > 0.9
   assert metrics.dci(DATA, rotated(), seed=0, **kwargs)["disentanglement"] < 0.6
   with pytest.raises(ValueError, match="estimator"):
     metrics.dci(DATA, perfect(), estimator="xgb", num_train=100, num_test=100)
+
+
+def test_binned_gbt_matches_sklearn_gradient_boosting():
+  rng = np.random.default_rng(0)
+  codes, factors = utils.sample_factor_codes(DATA, rotated(), 800, rng)
+  codes_test, factors_test = utils.sample_factor_codes(DATA, rotated(), 400, rng)
+  fast = dci_lib.importance_matrix(codes, factors, codes_test, factors_test, "hist_gbt")
+  exact = dci_lib.importance_matrix(codes, factors, codes_test, factors_test, "gbt")
+  np.testing.assert_allclose(fast[0], exact[0], atol=0.05)
+  assert fast[2] == pytest.approx(exact[2], abs=0.03)
+  assert dci_lib.disentanglement(fast[0]) == pytest.approx(dci_lib.disentanglement(exact[0]),
+                                                           abs=0.03)
 
 
 def test_dci_scores_of_known_importance_matrices():

@@ -68,7 +68,8 @@ def beta_vae_score(ground_truth: GroundTruthData,
   train_x, train_y = _feature_batch(ground_truth, representation_fn, batch_size, num_train, rng,
                                     encode_batch_size)
   model = linear_model.LogisticRegression(random_state=int(rng.integers(2**31 - 1)))
-  model.fit(train_x, train_y)
+  with utils.single_threaded_blas():
+    model.fit(train_x, train_y)
   train_accuracy = np.mean(model.predict(train_x) == train_y)
   eval_x, eval_y = _feature_batch(ground_truth, representation_fn, batch_size, num_eval, rng,
                                   encode_batch_size)

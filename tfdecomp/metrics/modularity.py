@@ -84,10 +84,14 @@ def modularity_explicitness(ground_truth: GroundTruthData,
   mutual_info = utils.discrete_mutual_info(utils.histogram_discretize(codes, num_bins), factors)
   codes_norm, mean, std = utils.normalize(codes)
   codes_test_norm, _, _ = utils.normalize(codes_test, mean, std)
-  with futures.ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
-    results = list(pool.map(
-        lambda k: explicitness_per_factor(codes_norm, factors[:, k], codes_test_norm,
-                                          factors_test[:, k]), range(factors.shape[1])))
+  fit = lambda k: explicitness_per_factor(codes_norm, factors[:, k], codes_test_norm,
+                                         factors_test[:, k])
+  with utils.single_threaded_blas():
+    if num_threads > 1:
+      with futures.ThreadPoolExecutor(max_workers=num_threads) as pool:
+        results = list(pool.map(fit, range(factors.shape[1])))
+    else:
+      results = [fit(k) for k in range(factors.shape[1])]
   train, test = np.array(results).T
   return {"modularity_score": modularity_from_mutual_info(mutual_info),
           "explicitness_score_train": float(np.mean(train)),

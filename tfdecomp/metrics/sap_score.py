@@ -49,11 +49,16 @@ def sap_score_matrix(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndar
     return np.where(var_codes[:, None] > 1e-12, scores, 0.0)
   pairs = [(d, k) for d in range(num_codes) for k in range(num_factors)]
   matrix = np.zeros([num_codes, num_factors])
-  with futures.ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
-    results = pool.map(lambda p: _svm_accuracy(codes[:, p[0]], factors[:, p[1]],
-                                               codes_test[:, p[0]], factors_test[:, p[1]]), pairs)
-    for (d, k), value in zip(pairs, results):
-      matrix[d, k] = value
+  fit = lambda p: _svm_accuracy(codes[:, p[0]], factors[:, p[1]], codes_test[:, p[0]],
+                                factors_test[:, p[1]])
+  with utils.single_threaded_blas():
+    if num_threads > 1:
+      with futures.ThreadPoolExecutor(max_workers=num_threads) as pool:
+        results = list(pool.map(fit, pairs))
+    else:
+      results = [fit(p) for p in pairs]
+  for (d, k), value in zip(pairs, results):
+    matrix[d, k] = value
   return matrix
 
 
