@@ -17,8 +17,9 @@ from tfdecomp.ground_truth import GroundTruthData
 
 RepresentationFn = Callable[[np.ndarray], np.ndarray]
 
-#: Observations per call of `representation_fn` (64 x 64 x 1 float32 images: 64 MiB).
-DEFAULT_ENCODE_BATCH_SIZE = 4096
+#: Observations per call of `representation_fn` (64 x 64 x 1 float32 images: 16 MiB). Large
+#: enough to amortise a TensorFlow call; much larger chunks fall out of cache and get slower.
+DEFAULT_ENCODE_BATCH_SIZE = 1024
 
 
 @contextlib.contextmanager
