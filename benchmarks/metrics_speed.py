@@ -28,6 +28,7 @@ import time
 import types
 
 import numpy as np
+import threadpoolctl
 
 from tfdecomp import metrics
 from tfdecomp.ground_truth import GroundTruthData
@@ -136,10 +137,12 @@ def load_reference(path):
         sys.modules.pop(name, None)
       else:
         sys.modules[name] = module
+  # pylint: disable=protected-access
   utils = mods["utils"]
-  utils.make_discretizer = lambda target: utils._histogram_discretize(target, 20)  # pylint: disable=protected-access
+  utils.make_discretizer = lambda target: utils._histogram_discretize(target, 20)
   fv = mods["factor_vae"]
-  fv._prune_dims = functools.partial(fv._prune_dims, threshold=0.05)  # pylint: disable=protected-access
+  fv._prune_dims = functools.partial(fv._prune_dims, threshold=0.05)
+  # pylint: enable=protected-access
   return mods
 
 
@@ -232,6 +235,9 @@ def main(argv=None):
   parser.add_argument("--dci_estimators", default="hist_gbt,gbt",
                       help="our DCI estimators to time; the first counts in the total")
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--blas_threads", type=int, default=1,
+                      help="BLAS/OpenMP threads for the whole run (both implementations); 1 "
+                           "avoids thread thrashing on small matrix products on a shared CPU")
   parser.add_argument("--spread_seeds", type=int, default=0,
                       help="also run ours with this many seeds and print mean +- std")
   args = parser.parse_args(argv)
@@ -240,6 +246,8 @@ def main(argv=None):
     mods = load_reference(args.reference_path)
     reference = reference_metrics(mods) if mods is not None else None
   names = [n for n in args.metrics.split(",") if n]
+  if args.blas_threads > 0:
+    threadpoolctl.threadpool_limits(limits=args.blas_threads)
   for data_name in args.data.split(","):
     try:
       run(data_name, names, reference, args.seed, args.dci_estimators.split(","),
