@@ -36,7 +36,7 @@ def _prior_config(prior):
   return config
 
 
-def export(model, path, input_shape, overwrite=False) -> str:
+def export(model, path, input_shape, overwrite=False, extra_metadata=None) -> str:
   """Writes `model` as a SavedModel directory at `path`, atomically.
 
   The archive is written to a temporary sibling directory and renamed into place, so `path` is
@@ -47,6 +47,8 @@ def export(model, path, input_shape, overwrite=False) -> str:
     path: the SavedModel directory to create.
     input_shape: the shape of one example, e.g. (64, 64, 1) or (2,).
     overwrite: replace an existing export at `path`.
+    extra_metadata: optional JSON-able dict stored in tfdecomp.json (e.g. the run's settings,
+      which `trainers.evaluate --savedmodel` reads for the default data set).
 
   Returns:
     The path.
@@ -102,6 +104,7 @@ def export(model, path, input_shape, overwrite=False) -> str:
       "likelihood": keras.saving.serialize_keras_object(model.likelihood),
       "divergence": model.divergence,
       "model_name": model.name,
+      **(extra_metadata or {}),
   }
   parent = os.path.dirname(path)
   os.makedirs(parent, exist_ok=True)
@@ -204,9 +207,10 @@ def main(argv=None):
   from trainers import runs  # pylint: disable=g-import-not-at-top
   out = args.out or os.path.join(args.run, "savedmodel")
   try:
-    model, _, epochs = runs.load_run(args.run)
+    model, config, epochs = runs.load_run(args.run)
     shape = model.encoder.inputs[0].shape[1:]
-    export(model, out, shape, overwrite=args.overwrite)
+    export(model, out, shape, overwrite=args.overwrite,
+           extra_metadata={"run": {**config.to_dict(), "epochs_done": epochs}})
   except (runs.RunError, FileExistsError, FileNotFoundError) as e:
     print(f"savedmodels: {e}", file=sys.stderr)
     return 2

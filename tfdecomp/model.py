@@ -305,6 +305,10 @@ class DecompVAE(keras.Model):
             for i in range(0, len(x), batch_size)]
     return tf.concat([o[0] for o in outs], 0), tf.concat([o[1] for o in outs], 0)
 
+  def likelihood_fn(self, z):
+    """p(x|z) for z [N, D]: a distribution with batch shape [N] and event shape x_shape."""
+    return self.likelihood.distribution(self.decoder(z, training=False))
+
   def decode(self, z):
     """E[x|z], the mean of p(x|z) (probabilities for Bernoulli).
 

@@ -33,28 +33,32 @@ from trainers import configs
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("experiment", "clustering",
-                    f"Preset: {', '.join(configs.EXPERIMENTS)}.")
-flags.DEFINE_string("dataset", None, f"Override the dataset: {', '.join(configs.DATASETS)}.")
-flags.DEFINE_string("prior", None, f"Override the prior: {', '.join(configs.PRIORS)}.")
-flags.DEFINE_bool("learn_prior", None, "Train the prior's variances.")
-flags.DEFINE_float("df", None, "Student-t degrees of freedom (> 0).")
-flags.DEFINE_float("gamma", None, "Sparse prior's spike weight, in [0, 1].")
-flags.DEFINE_float("beta", None, "Weight of KL(q(z|x) || p(z)), >= 0.")
-flags.DEFINE_float("alpha", None, "Weight of the divergence D(q(z), p(z)), >= 0.")
-flags.DEFINE_string("divergence", None, f"Override D: {', '.join(configs.DIVERGENCES)}.")
-flags.DEFINE_string("mixture_locs", None,
-                    "Mixture prior means, components separated by ';', e.g. '0,-1;0,1;1,0;-1,0'.")
-flags.DEFINE_integer("latent_dim", None, "Latent dimensions D.")
-flags.DEFINE_integer("batch_size", None, "Global batch size.")
-flags.DEFINE_integer("epochs", None, "Epochs to train (in total, counting resumed ones).")
-flags.DEFINE_integer("steps_per_epoch", None, "Optimizer steps per epoch (default: one pass).")
-flags.DEFINE_float("learning_rate", None, "Adam (amsgrad) learning rate.")
-flags.DEFINE_integer("num_samples", None, "Posterior samples per example.")
-flags.DEFINE_integer("steps_per_execution", None, "Optimizer steps per compiled call.")
-flags.DEFINE_integer("seed", 0, "Seed of weights, data order and noise.")
-flags.DEFINE_string("out", None, "Run directory (default runs/<experiment>-<timestamp>).")
-flags.DEFINE_bool("jit", None, "Compile the training step with XLA (default: the preset's).")
+
+def define_flags():
+  """Defines the command-line flags (on start-up only: importing this module defines none)."""
+  flags.DEFINE_string("experiment", "clustering",
+                      f"Preset: {', '.join(configs.EXPERIMENTS)}.")
+  flags.DEFINE_string("dataset", None, f"Override the dataset: {', '.join(configs.DATASETS)}.")
+  flags.DEFINE_string("prior", None, f"Override the prior: {', '.join(configs.PRIORS)}.")
+  flags.DEFINE_bool("learn_prior", None, "Train the prior's variances.")
+  flags.DEFINE_float("df", None, "Student-t degrees of freedom (> 0).")
+  flags.DEFINE_float("gamma", None, "Sparse prior's spike weight, in [0, 1].")
+  flags.DEFINE_float("beta", None, "Weight of KL(q(z|x) || p(z)), >= 0.")
+  flags.DEFINE_float("alpha", None, "Weight of the divergence D(q(z), p(z)), >= 0.")
+  flags.DEFINE_string("divergence", None, f"Override D: {', '.join(configs.DIVERGENCES)}.")
+  flags.DEFINE_string("mixture_locs", None,
+                      "Mixture prior means, components separated by ';', e.g. '0,-1;0,1;1,0;-1,0'.")
+  flags.DEFINE_integer("latent_dim", None, "Latent dimensions D.")
+  flags.DEFINE_integer("batch_size", None, "Global batch size.")
+  flags.DEFINE_integer("epochs", None, "Epochs to train (in total, counting resumed ones).")
+  flags.DEFINE_integer("steps_per_epoch", None, "Optimizer steps per epoch (default: one pass).")
+  flags.DEFINE_float("learning_rate", None, "Adam (amsgrad) learning rate.")
+  flags.DEFINE_integer("num_samples", None, "Posterior samples per example.")
+  flags.DEFINE_integer("steps_per_execution", None, "Optimizer steps per compiled call.")
+  flags.DEFINE_integer("seed", 0, "Seed of weights, data order and noise.")
+  flags.DEFINE_string("out", None, "Run directory (default runs/<experiment>-<timestamp>).")
+  flags.DEFINE_bool("jit", None, "Compile the training step with XLA (default: the preset's).")
+
 
 _OVERRIDES = ("dataset", "prior", "learn_prior", "df", "gamma", "beta", "alpha", "divergence",
               "latent_dim", "batch_size", "epochs", "steps_per_epoch", "learning_rate",
@@ -425,9 +429,17 @@ def _fail(message):
   sys.exit(2)
 
 
+def _parse_flags(argv):
+  # absl's app.run logs at INFO, which lets TFDS print a line per dataset it opens.
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.WARNING)
+  return FLAGS(argv)
+
+
 def run():
   """Console-script entry point (`tfdecomp-train`)."""
-  app.run(main)
+  define_flags()
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

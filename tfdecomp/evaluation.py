@@ -1,0 +1,264 @@
+"""The evaluation suite: which metrics apply to a model and data set, and running them.
+
+Works with anything that offers `encode(x, batch_size) -> (loc, scale)`, `likelihood_fn(z)` and
+`prior` — a trained `tfdecomp.DecompVAE` or a SavedModel loaded with `savedmodels.load`.
+
+Metric groups:
+  disentanglement  factor_vae, beta_vae, mig, dci, sap, modularity_explicitness — when the data set
+                   has ground-truth factors (our dSprites, or any TFDS data set with `label_*`
+                   ClassLabel features, e.g. TFDS's own `dsprites` or `shapes3d`, when prepared).
+  sparsity         normalised Hoyer of the encoder means, and per-class average magnitude.
+  clustering       for mixture priors with class labels: matched accuracy, NMI, MMD(q(z), p(z)).
+  likelihood       ELBO terms and the IWAE bound on log p(x) (K = 1000 by default).
+
+For a Student-t prior, codes are mapped through the prior's CDF and the standard Normal inverse
+CDF before the disentanglement and sparsity metrics (Mathieu et al., 2019), unless turned off.
+"""
+
+import json
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from tfdecomp import ground_truth as ground_truth_lib
+from tfdecomp import priors as priors_lib
+
+__all__ = ["METRICS", "DISENTANGLEMENT", "EncodedGroundTruth", "applicable_metrics",
+           "discover_ground_truth",
+           "representation_function", "evaluate"]
+
+DISENTANGLEMENT = ("factor_vae", "beta_vae", "mig", "dci", "sap", "modularity_explicitness")
+METRICS = DISENTANGLEMENT + ("sparsity", "clustering", "likelihood")
+
+_DSPRITES_NAMES = ("dsprites", "decomp_dsprites")
+
+
+def discover_ground_truth(dataset: str, split: str = "train", config: str = "full",
+                          data_dir: Optional[str] = None, manual_dir: Optional[str] = None
+                          ) -> Optional[ground_truth_lib.GroundTruthData]:
+  """Factor-indexed access to a data set, or None when it has no ground-truth factors.
+
+  Our `dsprites` comes from `tfdecomp.data.ground_truth` (renderer or official npz, `config` full
+  or small). Any other TFDS data set is inspected for `label_*` ClassLabel features (the factors,
+  with their class counts as sizes); if it has some, its prepared split is read into a factor grid
+  (every combination must be present, as in dSprites and Shapes3D), images scaled to [0, 1]
+  (uint8 images with values above 1 are divided by 255).
+  """
+  from tfdecomp import data  # pylint: disable=g-import-not-at-top  (TFDS)
+  if dataset in _DSPRITES_NAMES:
+    return data.ground_truth("dsprites", config=config, data_dir=data_dir, manual_dir=manual_dir)
+  if dataset in ("pinwheel", "fashion_mnist", "digits"):
+    return None
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  name = dataset[len("tfds:"):] if dataset.startswith("tfds:") else dataset
+  builder = tfds.builder(name, data_dir=data_dir)
+  features = builder.info.features
+  factor_names = [k for k in features.keys() if k.startswith("label_") and isinstance(
+      features[k], tfds.features.ClassLabel)]
+  if not factor_names:
+    return None
+  arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+  factors = np.stack([arrays[k] for k in factor_names], axis=1)
+  images = arrays["image"]
+  # dSprites stores binary pixels as uint8 0/1, Shapes3D as 0..255: scale only the latter.
+  scale = 255.0 if images.dtype == np.uint8 and images.max() > 1 else 1.0
+  return data.GridGroundTruthData.from_examples(
+      [k[len("label_"):] for k in factor_names], [features[k].num_classes for k in factor_names],
+      factors, images, decode=lambda rows: rows.astype(np.float32) / scale)
+
+
+class EncodedGroundTruth(ground_truth_lib.GroundTruthData):
+  """A factor grid whose observations are replaced by their codes, each computed once.
+
+  The disentanglement metrics' default sample sizes encode about two million observations, but
+  dSprites has only 737,280 distinct ones (one per factor tuple): encoding the grid once and
+  looking codes up makes every metric run at NumPy speed. Only valid for data sets with one
+  deterministic observation per factor tuple (our dSprites, `GridGroundTruthData`).
+
+  Args:
+    ground_truth: the data set.
+    representation_fn: observations -> codes [N, D].
+    batch_size: observations encoded per call.
+  """
+
+  def __init__(self, ground_truth, representation_fn, batch_size: int = 4096):
+    self._source = ground_truth
+    rng = np.random.default_rng(0)  # Unused by deterministic grids.
+    codes = []
+    for start in range(0, ground_truth.num_examples, batch_size):
+      index = np.arange(start, min(start + batch_size, ground_truth.num_examples))
+      observations = ground_truth.sample_observations_from_factors(
+          ground_truth.index_to_factors(index), rng)
+      codes.append(np.asarray(representation_fn(observations), np.float64))
+    self.codes = np.concatenate(codes)
+
+  @property
+  def factor_names(self):
+    return self._source.factor_names
+
+  @property
+  def factor_sizes(self):
+    return self._source.factor_sizes
+
+  @property
+  def observation_shape(self):
+    return self.codes.shape[1:]
+
+  def sample_observations_from_factors(self, factors, rng=None):
+    del rng
+    return self.codes[self.factors_to_index(factors)]
+
+
+def _is_deterministic_grid(ground_truth) -> bool:
+  from tfdecomp import data  # pylint: disable=g-import-not-at-top
+  return isinstance(ground_truth, (data.GridGroundTruthData, data.RenderedDSprites))
+
+
+def _student_t_map(prior) -> Optional[Callable[[np.ndarray], np.ndarray]]:
+  if not isinstance(prior, priors_lib.StudentT):
+    return None
+  from tfdecomp.metrics import student_t_to_normal  # pylint: disable=g-import-not-at-top
+  df, scales = prior.df, prior.scales.numpy()
+  return lambda codes: student_t_to_normal(codes, df, scale=scales)
+
+
+def representation_function(model, student_t_mapping: bool = True,
+                            batch_size: int = 1024) -> Callable[[np.ndarray], np.ndarray]:
+  """Observations [N, ...] -> codes [N, D]: encoder means (Student-t-mapped when it applies)."""
+  mapping = _student_t_map(model.prior) if student_t_mapping else None
+
+  def represent(x):
+    loc, _ = model.encode(np.asarray(x, np.float32), batch_size=batch_size)
+    codes = np.asarray(loc, np.float64)
+    return mapping(codes) if mapping is not None else codes
+
+  return represent
+
+
+def applicable_metrics(model, dataset: str, labels: Optional[np.ndarray],
+                       has_ground_truth: bool) -> Sequence[str]:
+  """The default metric list: those that make sense for this model and data set."""
+  names = list(DISENTANGLEMENT) if has_ground_truth else []
+  names.append("sparsity")
+  if isinstance(model.prior, priors_lib.Mixture) and labels is not None and np.ndim(labels) == 1:
+    names.append("clustering")
+  names.append("likelihood")
+  return names
+
+
+def _class_labels(labels):
+  """1-D integer class labels, or None (dSprites' labels are a factor matrix)."""
+  if labels is None or np.ndim(labels) != 1:
+    return None
+  return np.asarray(labels).astype(np.int64)
+
+
+def evaluate(model, x, labels=None, metrics: Optional[Sequence[str]] = None,
+             ground_truth: Optional[ground_truth_lib.GroundTruthData] = None, seed: int = 0,
+             student_t_mapping: bool = True, iwae_samples: int = 1000,
+             likelihood_examples: Optional[int] = None, metric_args: Optional[dict] = None,
+             cache_codes: bool = True, max_cached_codes: int = 2_000_000,
+             progress: Optional[Callable[[str], None]] = None) -> Dict[str, dict]:
+  """Runs the metrics on a model.
+
+  Args:
+    model: a `DecompVAE` or a loaded export (see module docstring).
+    x: float32 [N, ...] evaluation examples (sparsity, clustering, likelihood).
+    labels: [N] class labels (or [N, K] factors; then no class-based metrics), optional.
+    metrics: names from `METRICS`; None = `applicable_metrics`.
+    ground_truth: factor access for the disentanglement metrics.
+    seed: seed of every metric's sampling.
+    student_t_mapping: map Student-t codes to Normal ones first (Student-t priors only).
+    iwae_samples: K of the IWAE bound (0 skips it).
+    likelihood_examples: evaluate the likelihood on the first this many examples (None = all).
+    metric_args: per-metric keyword arguments, e.g. {"factor_vae": {"num_train": 1000}}.
+    cache_codes: encode a deterministic factor grid once (`EncodedGroundTruth`) instead of
+      encoding every sampled observation; same results, far faster.
+    max_cached_codes: largest grid to cache.
+    progress: optional callable receiving one line per finished metric.
+
+  Returns:
+    {metric name: {result keys...: values, "seconds": wall time}}.
+
+  Raises:
+    ValueError: for an unknown metric, or a disentanglement metric without ground truth.
+  """
+  from tfdecomp import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  metric_args = dict(metric_args or {})
+  class_labels = _class_labels(labels)
+  if metrics is None:
+    metrics = applicable_metrics(model, "", class_labels, ground_truth is not None)
+  unknown = sorted(set(metrics) - set(METRICS))
+  if unknown:
+    raise ValueError(f"unknown metrics {unknown}; choose from {list(METRICS)}.")
+  unknown_args = sorted(set(metric_args) - set(METRICS))
+  if unknown_args:
+    raise ValueError(f"metric_args names unknown metrics {unknown_args}.")
+  if ground_truth is None and any(m in DISENTANGLEMENT for m in metrics):
+    raise ValueError("the disentanglement metrics need a data set with ground-truth factors "
+                     "(e.g. dsprites).")
+  represent = representation_function(model, student_t_mapping)
+  results = {}
+  codes = None
+  encoded = None
+  for name in metrics:
+    start = time.perf_counter()
+    kwargs = metric_args.get(name, {})
+    if name in DISENTANGLEMENT:
+      if encoded is None:
+        if cache_codes and _is_deterministic_grid(ground_truth) and (
+            ground_truth.num_examples <= max_cached_codes):
+          encoded = (EncodedGroundTruth(ground_truth, represent), _identity)
+          if progress is not None:
+            progress(f"encoded the {ground_truth.num_examples} factor combinations "
+                     f"({time.perf_counter() - start:.1f}s)")
+          start = time.perf_counter()
+        else:
+          encoded = (ground_truth, represent)
+      result = metrics_lib.DISENTANGLEMENT_METRICS[name](encoded[0], encoded[1], seed=seed,
+                                                         **kwargs)
+    elif name == "sparsity":
+      codes = represent(x) if codes is None else codes
+      result = metrics_lib.sparsity_scores(codes, class_labels, **kwargs)
+    elif name == "clustering":
+      if class_labels is None:
+        raise ValueError("the clustering metrics need class labels.")
+      loc, scale = model.encode(np.asarray(x, np.float32), batch_size=1024)
+      rng = np.random.default_rng(seed)
+      samples = np.asarray(loc) + np.asarray(scale) * rng.standard_normal(np.shape(loc))
+      result = metrics_lib.clustering_scores(np.asarray(loc), class_labels, model.prior,
+                                             posterior_samples=samples, seed=seed, **kwargs)
+    else:  # likelihood
+      subset = x if likelihood_examples is None else x[:likelihood_examples]
+      # The IWAE decodes chunk_size x batch latents at once: small batches for images.
+      batch = 256 if np.prod(np.shape(subset)[1:]) <= 64 else 32
+      batches = [subset[i:i + batch] for i in range(0, len(subset), batch)]
+      result = metrics_lib.likelihood_scores(
+          batches, lambda b: model.encode(np.asarray(b, np.float32)), model.likelihood_fn,
+          model.prior, num_importance_samples=iwae_samples, seed=seed, **kwargs)
+    result = json.loads(json.dumps(result, default=_to_json))
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    results[name] = result
+    if progress is not None:
+      progress(f"{name}: {_summary(result)} ({result['seconds']:.1f}s)")
+  return results
+
+
+def _identity(codes):
+  return np.asarray(codes, np.float64)
+
+
+def _to_json(value):
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  if isinstance(value, (np.floating, np.integer)):
+    return value.item()
+  if hasattr(value, "numpy"):
+    return _to_json(value.numpy())
+  raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _summary(result: dict) -> str:
+  scalars = [(k, v) for k, v in result.items() if isinstance(v, (int, float)) and k != "seconds"]
+  return ", ".join(f"{k} {v:.4g}" for k, v in scalars)
