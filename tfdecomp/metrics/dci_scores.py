@@ -11,6 +11,7 @@ H_K is the entropy with logarithm base K.
 
 from concurrent import futures
 from typing import Dict, Tuple
+import warnings
 
 import numpy as np
 import scipy.stats
@@ -111,7 +112,12 @@ def _fit_factor(estimator, x_train, y_train, x_test, y_test, seed):
     model = ensemble.GradientBoostingClassifier(random_state=seed).fit(x_train, y_train)
     return (np.abs(model.feature_importances_), np.mean(model.predict(x_train) == y_train),
             np.mean(model.predict(x_test) == y_test))
-  importances, train_pred, test_pred = _binned_gbt(x_train, y_train, x_test, seed)
+  try:
+    importances, train_pred, test_pred = _binned_gbt(x_train, y_train, x_test, seed)
+  except (ImportError, AttributeError, TypeError) as e:  # scikit-learn internals changed.
+    warnings.warn(f"estimator='hist_gbt' is unavailable with this scikit-learn ({e}); falling "
+                  "back to estimator='gbt'.", RuntimeWarning)
+    return _fit_factor("gbt", x_train, y_train, x_test, y_test, seed)
   return importances, np.mean(train_pred == y_train), np.mean(test_pred == y_test)
 
 
