@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "scipy",
     "absl-py",
     "scikit-learn",
+    "threadpoolctl",  # single-threaded BLAS around scikit-learn fits in the metrics
     "matplotlib",
     "h5py",
 ]
