@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfdecomp._config_object import ConfigObject
 from tfdecomp.posteriors import MIN_SCALE
 
 tfd = tfp.distributions
@@ -17,7 +18,7 @@ tfd = tfp.distributions
 __all__ = ["Likelihood", "Bernoulli", "Laplace", "Normal", "get"]
 
 
-class Likelihood:
+class Likelihood(ConfigObject):
   """Base class. Subclasses define `params_per_channel`, `_distribution` and `mean`."""
 
   #: Decoder outputs per data channel (1: one parameter per value; 2: location and scale).
@@ -45,23 +46,6 @@ class Likelihood:
   def mean(self, params) -> tf.Tensor:
     """E[x|z] from decoder outputs: float [N, ..., C]."""
     raise NotImplementedError
-
-  def get_config(self):
-    return {}
-
-  @classmethod
-  def from_config(cls, config):
-    return cls(**config)
-
-  def __repr__(self):
-    args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-    return f"{type(self).__name__}({args})"
-
-  def __eq__(self, other):
-    return type(self) is type(other) and self.get_config() == other.get_config()
-
-  def __hash__(self):
-    return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
 
 
 @keras.saving.register_keras_serializable(package="tfdecomp")

@@ -20,11 +20,13 @@ import numbers
 import keras
 from keras import ops
 
+from tfdecomp._config_object import ConfigObject
+
 __all__ = ["Schedule", "Constant", "LinearWarmup", "Cyclical", "get", "serialize",
            "deserialize"]
 
 
-class Schedule:
+class Schedule(ConfigObject):
   """Base class: a float32 weight as a function of the optimizer step.
 
   Subclasses implement `__call__(step)` with backend ops (so it runs inside `tf.function` and XLA)
@@ -37,20 +39,6 @@ class Schedule:
 
   def get_config(self):
     raise NotImplementedError
-
-  @classmethod
-  def from_config(cls, config):
-    return cls(**config)
-
-  def __repr__(self):
-    args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-    return f"{type(self).__name__}({args})"
-
-  def __eq__(self, other):
-    return type(self) is type(other) and self.get_config() == other.get_config()
-
-  def __hash__(self):
-    return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
 
 
 def _check_non_negative(name, value):

@@ -14,8 +14,9 @@ import json
 import os
 import sys
 
-from absl import app
 from absl import flags
+
+from trainers import _cli
 
 PROG = "tfdecomp-evaluate"
 FLAGS = flags.FLAGS
@@ -143,26 +144,12 @@ def format_table(results):
 
 
 def _fail(message):
-  sys.stderr.write(f"{PROG}: error: {message}\n")
-  sys.exit(2)
-
-
-def _parse_flags(argv):
-  # absl's app.run logs at INFO, which lets TFDS print a line per dataset it opens.
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.WARNING)
-  # disentanglement_lib's default logistic regressions (beta-VAE score, explicitness) stop at 100
-  # iterations, as here, and scikit-learn warns each time.
-  import warnings  # pylint: disable=g-import-not-at-top
-  from sklearn.exceptions import ConvergenceWarning  # pylint: disable=g-import-not-at-top
-  warnings.filterwarnings("ignore", category=ConvergenceWarning)
-  return FLAGS(argv)
+  _cli.fail(PROG, message)
 
 
 def run():
   """Console-script entry point (`tfdecomp-evaluate`)."""
-  define_flags()
-  app.run(main, flags_parser=_parse_flags)
+  _cli.run_app(main, define_flags)
 
 
 if __name__ == "__main__":

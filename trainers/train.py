@@ -26,9 +26,9 @@ import sys
 import time
 import warnings
 
-from absl import app
 from absl import flags
 
+from trainers import _cli
 from trainers import configs
 
 FLAGS = flags.FLAGS
@@ -425,21 +425,12 @@ def main(argv):
 
 
 def _fail(message):
-  sys.stderr.write(f"{PROG}: error: {message}\n")
-  sys.exit(2)
-
-
-def _parse_flags(argv):
-  # absl's app.run logs at INFO, which lets TFDS print a line per dataset it opens.
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.WARNING)
-  return FLAGS(argv)
+  _cli.fail(PROG, message)
 
 
 def run():
   """Console-script entry point (`tfdecomp-train`)."""
-  define_flags()
-  app.run(main, flags_parser=_parse_flags)
+  _cli.run_app(main, define_flags)
 
 
 if __name__ == "__main__":
