@@ -29,7 +29,7 @@ from tfdecomp import schedules
 
 __all__ = ["DecompVAE", "DIVERGENCES", "LastValue", "FirstNonFinite"]
 
-DIVERGENCES = ("mmd", "inclusive_kl", None)
+DIVERGENCES = objectives.DIVERGENCES
 
 # Logged metrics, in order.
 _TERMS = ("loss", "reconstruction", "kl", "divergence", "elbo")
