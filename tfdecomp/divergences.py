@@ -206,8 +206,9 @@ def inclusive_kl(prior, q_loc, q_scale, num_samples: Optional[int] = None, seed=
       raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
     prior_samples = distribution.sample(num_samples, seed=seed)
   prior_samples = tf.convert_to_tensor(prior_samples, distribution.dtype)
-  prior_samples = tf.stop_gradient(prior_samples) if not distribution.reparameterization_type == (
-      tfd.FULLY_REPARAMETERIZED) else prior_samples
+  if distribution.reparameterization_type != tfd.FULLY_REPARAMETERIZED:
+    # Gradients through samples that are not reparameterised (e.g. mixtures) would be wrong.
+    prior_samples = tf.stop_gradient(prior_samples)
   log_p = distribution.log_prob(prior_samples)
   log_q = aggregate_posterior_log_prob(prior_samples, q_loc, q_scale)
   return tf.reduce_mean(log_p - log_q)
