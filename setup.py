@@ -19,6 +19,7 @@ INSTALL_REQUIRES = [
     "absl-py",
     "scikit-learn",
     "threadpoolctl",  # single-threaded BLAS around scikit-learn fits in the metrics
+    "numba",  # compiles the gradient-boosted trees of the DCI metric (tfdecomp.metrics.gbt)
     "matplotlib",
     "h5py",
 ]
