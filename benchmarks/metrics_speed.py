@@ -173,9 +173,9 @@ def reference_metrics(mods):
   }
 
 
-def ours(dci_estimator):
+def ours(dci_estimator, dci_threads):
   fns = dict(metrics.DISENTANGLEMENT_METRICS)
-  fns["dci"] = functools.partial(metrics.dci, estimator=dci_estimator)
+  fns["dci"] = functools.partial(metrics.dci, estimator=dci_estimator, num_threads=dci_threads)
   return fns
 
 
@@ -195,7 +195,7 @@ def seed_spread(data, representation_fn, names, seeds):
     print(f"  {name:24s} {text}", flush=True)
 
 
-def run(data_name, names, reference, seed, dci_estimators, spread_seeds=0):
+def run(data_name, names, reference, seed, dci_estimators, dci_threads, spread_seeds=0):
   if data_name == "standin":
     data, representation_fn = StandInDSprites(), standin_representation()
   else:
@@ -206,13 +206,14 @@ def run(data_name, names, reference, seed, dci_estimators, spread_seeds=0):
   totals = {"ours": 0.0, "reference": 0.0}
   rows = []
   for name in names:
-    for estimator in (dci_estimators if name == "dci" else [None]):
-      label = name if estimator is None else f"dci[{estimator}]"
-      fn = ours(estimator or "gbt")[name]
+    variants = [(e, t) for e in dci_estimators for t in dci_threads] if name == "dci" else [None]
+    for variant in variants:
+      label = name if variant is None else f"dci[{variant[0]}, {variant[1]} thr]"
+      fn = ours(*(variant or (dci_estimators[0], dci_threads[0])))[name]
       start = time.perf_counter()
       value = fn(data, representation_fn, seed=seed)
       seconds = time.perf_counter() - start
-      if estimator in (None, dci_estimators[0]):
+      if variant in (None, (dci_estimators[0], dci_threads[0])):
         totals["ours"] += seconds
       rows.append((label, "ours", seconds, value))
       print(f"{label:26s} ours      {seconds:8.2f} s  {_fmt(value)}", flush=True)
@@ -224,7 +225,7 @@ def run(data_name, names, reference, seed, dci_estimators, spread_seeds=0):
       totals["reference"] += seconds
       rows.append((name, "reference", seconds, value))
       print(f"{name:26s} reference {seconds:8.2f} s  {_fmt(value)}", flush=True)
-  line = f"total ours {totals['ours']:.2f} s (dci[{dci_estimators[0]}])"
+  line = f"total ours {totals['ours']:.2f} s (dci[{dci_estimators[0]}, {dci_threads[0]} thr])"
   if reference is not None:
     line += (f", reference {totals['reference']:.2f} s, "
              f"speed-up {totals['reference'] / totals['ours']:.1f}x")
@@ -242,8 +243,12 @@ def main(argv=None):
   parser.add_argument("--reference_path", default=None,
                       help="directory holding the disentanglement_lib package (unzipped wheel)")
   parser.add_argument("--no_reference", action="store_true")
-  parser.add_argument("--dci_estimators", default="hist_gbt,gbt",
-                      help="our DCI estimators to time; the first counts in the total")
+  parser.add_argument("--dci_estimators", default="gbt",
+                      help="our DCI estimators to time (gbt, sklearn); the first counts in the "
+                           "total")
+  parser.add_argument("--dci_threads", default="1,2",
+                      help="threads (factors fitted at once) for our DCI; the first counts in "
+                           "the total (the reference fits one factor at a time)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--blas_threads", type=int, default=1,
                       help="BLAS/OpenMP threads for the whole run (both implementations); 1 "
@@ -261,7 +266,7 @@ def main(argv=None):
   for data_name in args.data.split(","):
     try:
       run(data_name, names, reference, args.seed, args.dci_estimators.split(","),
-          args.spread_seeds)
+          [int(t) for t in args.dci_threads.split(",")], args.spread_seeds)
     except ImportError as e:
       print(f"data {data_name!r} unavailable: {e}")
 
