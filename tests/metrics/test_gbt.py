@@ -87,12 +87,26 @@ def test_importances_follow_the_informative_features():
   assert importances[[0, 2]].sum() > 0.97
 
 
-def test_deterministic_and_independent_of_feature_order():
+def test_deterministic_given_the_random_state():
   x, y, x_test = _data(700, 4, 3, seed=5)
-  a = gbt.GradientBoostedTrees(num_stages=20).fit(x, y)
-  b = gbt.GradientBoostedTrees(num_stages=20).fit(x, y)
+  a = gbt.GradientBoostedTrees(num_stages=20, random_state=3).fit(x, y)
+  b = gbt.GradientBoostedTrees(num_stages=20, random_state=3).fit(x, y)
   np.testing.assert_array_equal(a.decision_function(x_test), b.decision_function(x_test))
   np.testing.assert_array_equal(a.feature_importances_, b.feature_importances_)
+
+
+def test_tied_features_share_the_credit():
+  """Two identical columns tie at every split: a random feature order splits their credit
+  about evenly (as scikit-learn's does), where a fixed order would credit one of them only."""
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(2000, 1))
+  x = np.concatenate([z, z, rng.normal(size=(2000, 1))], axis=1)
+  y = (z[:, 0] + 0.5 * rng.normal(size=2000) > 0).astype(int)
+  importances = gbt.GradientBoostedTrees(num_stages=50).fit(x, y).feature_importances_
+  reference = ensemble.GradientBoostingClassifier(n_estimators=50, random_state=0).fit(x, y)
+  assert importances[0] + importances[1] > 0.8
+  assert 0.3 < importances[0] / (importances[0] + importances[1]) < 0.7
+  np.testing.assert_allclose(importances, reference.feature_importances_, atol=0.1)
 
 
 def test_constant_and_pure_inputs():

@@ -30,7 +30,7 @@ IMPORTANCE_ESTIMATORS = ("gbt", "sklearn")
 def _fit_factor(estimator, x_train, y_train, x_test, y_test, seed):
   """Importances [D], train and test accuracy of one factor's classifier."""
   if estimator == "gbt":
-    model = gbt.GradientBoostedTrees().fit(x_train, y_train)
+    model = gbt.GradientBoostedTrees(random_state=seed).fit(x_train, y_train)
   else:
     model = ensemble.GradientBoostingClassifier(random_state=seed).fit(x_train, y_train)
   return (np.abs(model.feature_importances_), np.mean(model.predict(x_train) == y_train),
@@ -47,11 +47,11 @@ def importance_matrix(codes: np.ndarray, factors: np.ndarray, codes_test: np.nda
     codes_test, factors_test: test codes [M, D] and factors [M, K].
     estimator: "gbt" (default): scikit-learn's GradientBoostingClassifier() algorithm (100
       stages of depth-3 trees, learning rate 0.1), as disentanglement_lib fits it, compiled
-      (`tfdecomp.metrics.gbt`): same importances and accuracies up to ties between equally good
-      splits, 10-20x faster. "sklearn": scikit-learn's classifier itself.
+      (`tfdecomp.metrics.gbt`): the same importances and accuracies (up to how ties between
+      equally good splits fall), about 15x faster. "sklearn": scikit-learn's classifier itself.
     num_threads: factors fitted concurrently (both estimators release the GIL).
-    seed: random_state of scikit-learn's classifiers (it orders the features, which decides
-      ties); the "gbt" estimator is deterministic.
+    seed: random_state of the classifiers (it orders the features in each node, which decides
+      ties between equally good splits).
 
   Returns:
     (R [D, K], train accuracy, test accuracy).

@@ -23,11 +23,13 @@ scikit-learn sorts the samples of every node for every feature again.
 Every feature is sorted once; each tree keeps the per-feature sorted lists partitioned by node, so a
 tree costs O(depth x features x samples) instead of scikit-learn's per-node sorts.
 
-The results equal scikit-learn's up to floating-point summation order, except where two features
-give *exactly* the same best split score in a node: scikit-learn then takes whichever its
-random feature permutation visits first (so its own answer depends on `random_state`), this
-implementation the lower feature index. `tests/metrics/test_gbt.py` checks importances, decision
-values and predictions against scikit-learn.
+The results equal scikit-learn's except where two candidate splits score *exactly* the same in a
+node, which happens in small nodes whose targets repeat (samples of one class that have shared
+every leaf so far): between features, both implementations take the first in a random
+per-node feature order (so scikit-learn's own answer depends on its `random_state`); between
+positions of one feature, scikit-learn's summation rounding decides, this implementation takes the
+first. `tests/metrics/test_gbt.py` checks importances, decision values and predictions against
+scikit-learn.
 """
 
 from typing import Optional
@@ -72,6 +74,7 @@ def _grow_tree(vals, idx, tvals, target, inverse, max_depth, num_samples, featur
   total = np.zeros(max_nodes)
   sq_total = np.zeros(max_nodes)
   stack = np.zeros(max_nodes, np.int64)
+  order = np.zeros(num_features, np.int64)
   for j in range(max_nodes):
     left[j] = -1
     right[j] = -1
@@ -104,7 +107,16 @@ def _grow_tree(vals, idx, tvals, target, inverse, max_depth, num_samples, featur
       # the first position, as scikit-learn's strict `>` intends, not to summation rounding.
       bar = -np.inf
       s_node = total[j]
+      # Features in a random order, as scikit-learn visits them: of features that tie (split
+      # the node into the same two sets, typically in small nodes), a uniformly random one
+      # wins, rather than always the lowest index, which would bias the importances.
       for f in range(num_features):
+        order[f] = f
+      for f in range(num_features - 1, 0, -1):
+        g = np.random.randint(0, f + 1)
+        order[f], order[g] = order[g], order[f]
+      for position in range(num_features):
+        f = order[position]
         v = vals[f]
         t = tvals[f]
         if v[hi - 1] <= v[lo] + FEATURE_THRESHOLD:
@@ -217,9 +229,10 @@ def _apply(x, feature, threshold, left, right, out):
 
 @numba.njit(cache=True, nogil=True)
 def _boost(sorted_vals, sorted_idx, labels, num_classes, raw, num_stages, learning_rate,
-           max_depth, feature, threshold, left, right, value, importances):
+           max_depth, feature, threshold, left, right, value, importances, seed):
   """The boosting loop. Fills the tree arrays [S, T, max_nodes] and importances [F] (unnormalised)
   and updates raw [n, T] in place; returns the number of trees with more than one node."""
+  np.random.seed(seed)  # Numba's generator, per thread: the feature orders of this fit.
   num_features, n = sorted_vals.shape
   num_trees = raw.shape[1]
   binary = num_classes == 2
@@ -310,12 +323,13 @@ class GradientBoostedTrees:
   """Multiclass gradient-boosted trees, `sklearn.ensemble.GradientBoostingClassifier`'s algorithm.
 
   Same defaults as scikit-learn's classifier (which disentanglement_lib's DCI uses) and the same
-  answers: see the module docstring. Deterministic (ties between features go to the lower index).
+  answers: see the module docstring. Deterministic for a given `random_state`.
 
   Args:
     num_stages: boosting stages (scikit-learn's `n_estimators`), 100.
     learning_rate: shrinkage of every tree, 0.1.
     max_depth: depth of the regression trees, 3.
+    random_state: seed of the order in which each node visits the features (it decides ties).
 
   Attributes after `fit`:
     classes_: the sorted class labels [C].
@@ -323,7 +337,8 @@ class GradientBoostedTrees:
     num_split_trees: trees with more than one node.
   """
 
-  def __init__(self, num_stages: int = 100, learning_rate: float = 0.1, max_depth: int = 3):
+  def __init__(self, num_stages: int = 100, learning_rate: float = 0.1, max_depth: int = 3,
+               random_state: int = 0):
     if int(num_stages) != num_stages or num_stages < 1:
       raise ValueError(f"num_stages must be a positive integer, got {num_stages!r}.")
     if not learning_rate > 0:
@@ -333,6 +348,7 @@ class GradientBoostedTrees:
     self.num_stages = int(num_stages)
     self.learning_rate = float(learning_rate)
     self.max_depth = int(max_depth)
+    self.random_state = int(random_state) % 2**32
     self.classes_: Optional[np.ndarray] = None
 
   def fit(self, x: np.ndarray, y: np.ndarray) -> "GradientBoostedTrees":
@@ -369,7 +385,7 @@ class GradientBoostedTrees:
     self.num_split_trees = int(_boost(
         sorted_vals, sorted_idx, labels.astype(np.int64).reshape(-1), num_classes, raw,
         self.num_stages, self.learning_rate, self.max_depth, self._feature, self._threshold,
-        self._left, self._right, self._value, importances))
+        self._left, self._right, self._value, importances, self.random_state))
     total = importances.sum()
     self.feature_importances_ = importances / total if total > 0 else np.zeros_like(importances)
     self._train_raw = raw
