@@ -19,15 +19,20 @@ stand-in `gin` module whose `configurable` is the identity and binds the study's
 (unsupervised_study_v1/metric_configs) by hand: histogram discretiser with 20 bins, prune
 threshold 0.05, and the num_train/num_eval/num_test/batch_size arguments below.
 
-Measured on the project's shared 2-core machine (load ~3), `--spread_seeds 4`, seconds ours/ref:
-  dsprites: FactorVAE 3.2/4.7, beta-VAE 5.4/8.7 (both mostly rendering ~1M images), MIG 0.07/0.20,
-    DCI 12.4/238, SAP 0.61/0.69, modularity 1.6/1.8; total 23/254 s (11x).
-  standin:  FactorVAE 0.28/1.08, beta-VAE 0.66/1.80, MIG 0.02/0.14, DCI 12.3/241, SAP 0.56/0.62,
-    modularity 1.35/1.54; total 15/246 s (16x).
-  (DCI timed with estimator="hist_gbt"; the default is now "gbt".) Values agree within our
-  seed-to-seed spread except DCI with estimator="hist_gbt" (binned trees: test accuracy +0.015,
-  train -0.01 to -0.03, disentanglement/completeness within ~0.015). The default
-  estimator="gbt" reproduces the reference exactly and takes as long (182 s here, idle machine).
+Measured on the 2-core machine (2026-11-26, idle but about 2x slower than on 2026-11-24: the
+reference's DCI took 238 s then), `--spread_seeds 4`, seconds ours/reference:
+  standin:  FactorVAE 0.91/4.87, beta-VAE 1.66/6.67, MIG 0.02/0.47, DCI 35.0/460 (one thread;
+    16.9 with two), SAP 1.33/2.07, modularity 2.26/3.00; total 41/477 s (11.6x; 21x with DCI on
+    two threads).
+  dsprites: FactorVAE 7.6/9.3, beta-VAE 12.4/18.9 (both mostly rendering ~1M images), MIG
+    0.10/0.40, DCI 34.7/448 (19.8 with two threads), SAP 1.66/1.89, modularity 3.09/3.83;
+    total 60/482 s (8.1x; 10.8x with DCI on two threads).
+Values agree within sampling noise, e.g. standin DCI disentanglement/completeness/test accuracy
+0.555+-0.002 / 0.525+-0.002 / 0.570+-0.001 over four of our seeds against the reference's 0.555 /
+0.524 / 0.566; MIG 0.420+-0.002 vs 0.420; SAP 0.130+-0.001 vs 0.131; modularity 0.946+-0.002 vs
+0.947. On the very same 10,000 + 5,000 codes, DCI with scikit-learn's classifier (random states 0, 1)
+gave D 0.552-0.553, C 0.523, test accuracy 0.568-0.571; ours (random states 0-2) D 0.553-0.553,
+C 0.523, test accuracy 0.569.
 """
 
 import argparse
@@ -41,6 +46,7 @@ import numpy as np
 import threadpoolctl
 
 from tfdecomp import metrics
+from tfdecomp.metrics import gbt
 from tfdecomp.ground_truth import GroundTruthData
 
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -205,6 +211,10 @@ def run(data_name, names, reference, seed, dci_estimators, dci_threads, spread_s
   print(f"\n=== data: {data_name}  (grid {list(data.factor_sizes)}, 10-d codes, seed {seed})")
   totals = {"ours": 0.0, "reference": 0.0}
   rows = []
+  # Numba compiles (or loads from its cache) DCI's boosted trees on first use: not timed.
+  start = time.perf_counter()
+  gbt.GradientBoostedTrees(num_stages=1).fit(np.arange(8.0).reshape(4, 2), [0, 1, 2, 0])
+  print(f"(compiled code loaded in {time.perf_counter() - start:.1f} s, not counted)")
   for name in names:
     variants = [(e, t) for e in dci_estimators for t in dci_threads] if name == "dci" else [None]
     for variant in variants:
