@@ -30,9 +30,9 @@ reference's DCI took 238 s then), `--spread_seeds 4`, seconds ours/reference:
 Values agree within sampling noise, e.g. standin DCI disentanglement/completeness/test accuracy
 0.555+-0.002 / 0.525+-0.002 / 0.570+-0.001 over four of our seeds against the reference's 0.555 /
 0.524 / 0.566; MIG 0.420+-0.002 vs 0.420; SAP 0.130+-0.001 vs 0.131; modularity 0.946+-0.002 vs
-0.947. On the very same 10,000 + 5,000 codes, DCI with scikit-learn's classifier (random states 0, 1)
-gave D 0.552-0.553, C 0.523, test accuracy 0.568-0.571; ours (random states 0-2) D 0.552-0.553,
-C 0.523, test accuracy 0.568-0.569.
+0.947. On the very same 10,000 + 5,000 codes, DCI with scikit-learn's classifier (random
+states 0, 1) gave D 0.552-0.553, C 0.523, test accuracy 0.568-0.571; ours (random states 0-2)
+D 0.552-0.553, C 0.523, test accuracy 0.568-0.569.
 """
 
 import argparse

@@ -48,8 +48,8 @@ _TINY_DENOMINATOR = 1e-150
 
 
 @numba.njit(cache=True, nogil=True)
-def _grow_tree(vals, idx, tvals, target, inverse, max_depth, num_samples, feature, threshold, left, right,
-               leaf_of, goes_left, ibuf, vbuf, tbuf, importances):
+def _grow_tree(vals, idx, tvals, target, inverse, max_depth, num_samples, feature, threshold,
+               left, right, leaf_of, goes_left, ibuf, vbuf, tbuf, importances):
   """Grows one squared-error regression tree; returns its node count.
 
   Args:
