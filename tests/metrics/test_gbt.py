@@ -43,7 +43,7 @@ def test_one_feature_equals_sklearn(num_classes, decimals):
                                                                (3, 5, 1)])
 def test_several_features_equal_sklearn_on_training_data(num_features, num_classes, decimals):
   """Several features: where two features split a (small) node into the same two sets,
-  scikit-learn credits whichever its random feature order visits first, ours the lower index.
+  each implementation credits whichever its own random feature order visits first.
   The training partitions, hence training decision values, still agree exactly; importances and
   held-out predictions agree up to those few credits."""
   x, y, x_test = _data(1500, num_features, num_classes, seed=num_classes, decimals=decimals)
@@ -62,8 +62,8 @@ def test_default_configuration_agrees_with_sklearn():
   """Depth-3 trees, 100 stages: small nodes now have exact ties between candidate splits.
 
   A node holding targets (a, b, a) scores "split off the first" and "split off the last" equally;
-  scikit-learn's pick then depends on its summation rounding (and, between features, on its
-  random feature order), ours on position and feature index. Numbers agree up to the spread of
+  scikit-learn's pick then depends on its summation rounding, ours takes the first (and between
+  features each takes the first in its random feature order). Numbers agree up to the spread of
   scikit-learn's own random states.
   """
   x, y, x_test = _data(1500, 6, 6, seed=3)

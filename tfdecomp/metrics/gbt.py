@@ -37,6 +37,8 @@ from typing import Optional
 import numba
 import numpy as np
 
+from tfdecomp.metrics import utils
+
 #: Two feature values closer than this count as equal (scikit-learn's FEATURE_THRESHOLD, float32).
 FEATURE_THRESHOLD = np.float32(1e-7)
 #: Nodes whose impurity is at most this are leaves (scikit-learn's tree EPSILON).
@@ -48,8 +50,8 @@ _TINY_DENOMINATOR = 1e-150
 
 
 @numba.njit(cache=True, nogil=True)
-def _grow_tree(vals, idx, tvals, target, inverse, max_depth, num_samples, feature, threshold,
-               left, right, leaf_of, goes_left, ibuf, vbuf, tbuf, importances):
+def _grow_tree(vals, idx, tvals, target, inverse, max_depth, feature, threshold, left, right,
+               leaf_of, goes_left, ibuf, vbuf, tbuf, importances):
   """Grows one squared-error regression tree; returns its node count.
 
   Args:
@@ -59,7 +61,6 @@ def _grow_tree(vals, idx, tvals, target, inverse, max_depth, num_samples, featur
     target: float64 [n] regression targets by sample id.
     inverse: float64 [n + 1], inverse[m] = 1 / m.
     max_depth: leaves are at most this deep.
-    num_samples: n (the root's weight, which normalises importances).
     feature, threshold, left, right: [max_nodes] outputs; left[j] = -1 marks a leaf.
     leaf_of: int64 [n] output: the leaf of each sample.
     goes_left: uint8 [n], ibuf: int32 [n], vbuf: float32 [n], tbuf: float64 [n]: scratch.
@@ -149,7 +150,7 @@ def _grow_tree(vals, idx, tvals, target, inverse, max_depth, num_samples, featur
       sq_right = sq_total[j] - sq_left
       imp_left = sq_left / n_left - (s_left / n_left) ** 2.0
       imp_right = sq_right / n_right - (s_right / n_right) ** 2.0
-      improvement = (size / num_samples) * (impurity[j] - n_right / size * imp_right
+      improvement = (size / n) * (impurity[j] - n_right / size * imp_right
                                             - n_left / size * imp_left)
       if improvement + _EPSILON < 0.0:
         is_leaf = True
@@ -160,7 +161,7 @@ def _grow_tree(vals, idx, tvals, target, inverse, max_depth, num_samples, featur
     feature[j] = best_feature
     threshold[j] = best_threshold
     importances[best_feature] += (size * impurity[j] - n_left * imp_left
-                                  - n_right * imp_right) / num_samples
+                                  - n_right * imp_right) / n
     left[j] = node_count
     right[j] = node_count + 1
     node_count += 2
@@ -277,7 +278,7 @@ def _boost(sorted_vals, sorted_idx, labels, num_classes, raw, num_stages, learni
       for f in range(num_features):
         for q in range(n):
           tvals[f, q] = target[sorted_idx[f, q]]
-      nodes = _grow_tree(vals, idx, tvals, target, inverse, max_depth, n, feature[stage, k],
+      nodes = _grow_tree(vals, idx, tvals, target, inverse, max_depth, feature[stage, k],
                          threshold[stage, k], left[stage, k], right[stage, k], leaf_of,
                          goes_left, ibuf, vbuf, tbuf, importances)
       if nodes > 1:
@@ -339,15 +340,11 @@ class GradientBoostedTrees:
 
   def __init__(self, num_stages: int = 100, learning_rate: float = 0.1, max_depth: int = 3,
                random_state: int = 0):
-    if int(num_stages) != num_stages or num_stages < 1:
-      raise ValueError(f"num_stages must be a positive integer, got {num_stages!r}.")
     if not learning_rate > 0:
       raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
-    if int(max_depth) != max_depth or max_depth < 1:
-      raise ValueError(f"max_depth must be a positive integer, got {max_depth!r}.")
-    self.num_stages = int(num_stages)
+    self.num_stages = utils.check_positive("num_stages", num_stages)
     self.learning_rate = float(learning_rate)
-    self.max_depth = int(max_depth)
+    self.max_depth = utils.check_positive("max_depth", max_depth)
     self.random_state = int(random_state) % 2**32
     self.classes_: Optional[np.ndarray] = None
 
@@ -388,7 +385,6 @@ class GradientBoostedTrees:
         self._left, self._right, self._value, importances, self.random_state))
     total = importances.sum()
     self.feature_importances_ = importances / total if total > 0 else np.zeros_like(importances)
-    self._train_raw = raw
     return self
 
   def decision_function(self, x: np.ndarray) -> np.ndarray:
