@@ -23,13 +23,12 @@ import statistics
 import time
 import warnings
 
-import tfdecomp  # noqa: F401  (quiet TensorFlow import)
 import keras
 import numpy as np
 import tensorflow as tf
 
-from trainers import configs
-from trainers import train
+from tfdecomp import builders
+from tfdecomp import configs
 
 TARGETS = {"clustering": 69000, "independence": 780, "sparsity": 950}
 SHAPES = {"pinwheel": (2,), "dsprites": (64, 64, 1), "fashion_mnist": (32, 32, 1)}
@@ -43,7 +42,7 @@ def measure(config, jit, steps, windows, steps_per_execution):
   x = rng.random((config.batch_size, *shape), dtype=np.float32)
   if config.likelihood == "bernoulli":
     x = (x > 0.5).astype(np.float32)
-  model = train.build_model(config, rng.random((200, *shape), dtype=np.float32))
+  model = builders.build_model(config, rng.random((200, *shape), dtype=np.float32))
   model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, amsgrad=True),
                 jit_compile=jit, steps_per_execution=steps_per_execution)
   ds = tf.data.Dataset.from_tensors(x).repeat()
@@ -68,7 +67,7 @@ def main():
   plan = {"clustering": (500, 100), "independence": (20, 10), "sparsity": (6, 3)}
   print(f"cores: {os.cpu_count()}  tensorflow {tf.__version__}  keras {keras.__version__}")
   for name in names:
-    config = configs.get(name)
+    config = configs.make(name)
     steps, spe = plan[name]
     for jit in (True, False):
       rate = measure(config, jit, steps, args.windows, spe)
@@ -76,8 +75,7 @@ def main():
               f"{config.prior:9s} D={config.divergence:12s} jit={str(jit):5s} "
               f"{rate:10.0f} ex/s  (target >= {TARGETS[name]})")
       if name == "sparsity":
-        no_d = configs.validate(configs.Config(**{**config.__dict__, "alpha": 0.0,
-                                                  "divergence": "none"}))
+        no_d = configs.make(name, alpha=0.0, divergence="none")
         rate_no_d = measure(no_d, jit, steps, args.windows, spe)
         share = 1.0 - rate / rate_no_d
         line += f"; without MMD {rate_no_d:.0f} ex/s -> MMD {100 * share:.0f}% of the step"

@@ -20,7 +20,6 @@ every metric) runs from the exported artifact alone.
 import json
 import os
 import shutil
-import tempfile
 
 __all__ = ["METADATA_FILE", "export", "load", "ExportedModel"]
 
@@ -106,15 +105,14 @@ def export(model, path, input_shape, overwrite=False, extra_metadata=None) -> st
       "model_name": model.name,
       **(extra_metadata or {}),
   }
-  parent = os.path.dirname(path)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+  from tfdecomp import _io  # pylint: disable=g-import-not-at-top
+  tmp = _io.temp_directory_beside(path)
   try:
     archive.write_out(tmp, verbose=False)
     with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
       json.dump(metadata, f, indent=2)
     if os.path.exists(path):
-      old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
+      old = _io.temp_directory_beside(path)
       os.replace(path, os.path.join(old, "export"))
       os.replace(tmp, path)
       shutil.rmtree(old, ignore_errors=True)
@@ -181,8 +179,8 @@ class ExportedModel:
   def sample(self, n, seed=0):
     """E[x|z] for n draws z ~ p(z); `seed` an int or int32 [2]."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from tfdecomp import objectives  # pylint: disable=g-import-not-at-top
-    return self._module.sample(tf.constant(n, tf.int32), objectives.make_seed(seed))["x"]
+    from tfdecomp import seeds  # pylint: disable=g-import-not-at-top
+    return self._module.sample(tf.constant(n, tf.int32), seeds.make_seed(seed))["x"]
 
   @property
   def signatures(self):
@@ -203,8 +201,7 @@ def main(argv=None):
   parser.add_argument("--out", default=None, help="export directory (default <run>/savedmodel)")
   parser.add_argument("--overwrite", action="store_true", help="replace an existing export")
   args = parser.parse_args(argv)
-  import tfdecomp  # pylint: disable=g-import-not-at-top,unused-import  (quiet TensorFlow)
-  from trainers import runs  # pylint: disable=g-import-not-at-top
+  from tfdecomp import runs  # pylint: disable=g-import-not-at-top
   out = args.out or os.path.join(args.run, "savedmodel")
   try:
     model, config, epochs = runs.load_run(args.run)

@@ -18,6 +18,7 @@ from tfdecomp import model as model_lib
 from tfdecomp import networks
 from tfdecomp import objectives
 from tfdecomp import priors
+from tfdecomp import seeds
 
 BATCH = 16
 LR = 0.05
@@ -51,7 +52,7 @@ def reference_step(model, x, num_replicas):
       rec.append(terms["reconstruction"])
       kl.append(terms["kl"])
       z0.append(terms["z"][0])
-      prior_seed = tfp.random.split_seed(objectives.make_seed(seed), n=2)[1]
+      prior_seed = tfp.random.split_seed(seeds.make_seed(seed), n=2)[1]
       prior_samples.append(prior.sample(len(half), seed=prior_seed))
       locs.append(loc)
       scales.append(scale)

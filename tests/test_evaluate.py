@@ -141,9 +141,12 @@ def test_cli_evaluates_a_dsprites_run_and_its_export(tmp_path):
   export_dir = str(tmp_path / "export")
   done = _cli("savedmodels", f"--run={run}", f"--out={export_dir}")
   assert done.returncode == 0, done.stderr
+  before = sorted(os.listdir(export_dir))
   done = _cli("trainers.evaluate", f"--savedmodel={export_dir}", *args)
   assert done.returncode == 0, done.stderr
-  with open(os.path.join(export_dir, "metrics.json"), encoding="utf-8") as f:
+  # An export is never modified: its evaluation goes beside it.
+  assert sorted(os.listdir(export_dir)) == before
+  with open(export_dir + ".metrics.json", encoding="utf-8") as f:
     from_export = json.load(f)["evaluation"]["results"]
   for name in ("factor_vae", "beta_vae", "mig", "sparsity"):  # Deterministic given the codes.
     for key, value in evaluated["results"][name].items():

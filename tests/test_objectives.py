@@ -12,6 +12,7 @@ from tfdecomp import likelihoods
 from tfdecomp import objectives
 from tfdecomp import posteriors
 from tfdecomp import priors
+from tfdecomp import seeds
 
 tfd = tfp.distributions
 
@@ -75,7 +76,7 @@ def test_loss_combines_terms_with_beta_and_alpha(divergence):
                                          divergence=divergence, seed=5)
   z = terms["z"].numpy()[0]
   # Reproduce the divergence independently from the same prior draw.
-  prior_seed = tfp.random.split_seed(objectives.make_seed(5), n=2)[1]
+  prior_seed = tfp.random.split_seed(seeds.make_seed(5), n=2)[1]
   prior_samples = prior.sample(6, seed=prior_seed).numpy()
   if divergence == "mmd":
     from tests.test_divergences import numpy_mmd  # pylint: disable=g-import-not-at-top
@@ -139,7 +140,7 @@ def linear_gaussian_model(rng):
 def test_iwae_single_sample_is_the_elbo_sample():
   x, post, lik, prior, _ = linear_gaussian_model(np.random.default_rng(1))
   value = objectives.iwae_bound(x, post, lik, prior, num_samples=1, seed=4)
-  chunk_seed = tfp.random.split_seed(objectives.make_seed(4), n=1)[0]
+  chunk_seed = tfp.random.split_seed(seeds.make_seed(4), n=1)[0]
   z = post.sample(1, seed=chunk_seed)
   expected = (lik(z[0]).log_prob(x) + prior.log_prob(z[0]) - post.log_prob(z[0]))
   np.testing.assert_allclose(value, expected, rtol=1e-10)

@@ -1,4 +1,5 @@
-"""Tests for the training CLI (trainers/train.py): artefacts, resume, bad flags, NaN stop."""
+"""Tests for training (tfdecomp.training and its CLI trainers/train.py): artefacts, resume, bad
+flags, NaN stop."""
 
 import json
 import os
@@ -9,7 +10,9 @@ import types
 import numpy as np
 import pytest
 
-from trainers import configs
+from tfdecomp import configs
+from tfdecomp import data
+from tfdecomp import training
 from trainers import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,7 +25,7 @@ def _cli(*args, timeout=300):
 
 
 def _flags(**kwargs):
-  values = {name: None for name in train._OVERRIDES}
+  values = {name: None for name, _, _ in train.SETTINGS}
   values.update(experiment="clustering", seed=0, mixture_locs=None)
   values.update(kwargs)
   return types.SimpleNamespace(**values)
@@ -47,12 +50,12 @@ def test_invalid_flags_fail_with_one_line(args, needle):
 
 
 def test_resolve_config_overrides():
-  config = train.resolve_config(_flags(experiment="independence", prior="student_t"))
+  config = train.config_from_flags(_flags(experiment="independence", prior="student_t"))
   assert (config.dataset, config.prior, config.df, config.batch_size) == (
       "dsprites", "student_t", 9.0, 64)
-  config = train.resolve_config(_flags(divergence="none"))
+  config = train.config_from_flags(_flags(divergence="none"))
   assert config.alpha == 0.0
-  config = train.resolve_config(_flags(prior="gaussian"))
+  config = train.config_from_flags(_flags(prior="gaussian"))
   assert config.prior_variance_scale == 1.0
   assert configs.sparsity().gamma == 0.8 and configs.sparsity().alpha == 100.0
 
@@ -81,7 +84,7 @@ def test_cli_writes_every_artefact_and_resumes(tmp_path):
   assert "resuming" in result.stderr and "after epoch 3/5" in result.stderr
   history = open(os.path.join(out, "history.csv")).read().splitlines()
   assert len(history) == 1 + 5 and history[:4] == first
-  assert [int(r.split(",")[0]) for r in history[1:]] == [0, 1, 2, 3, 4]
+  assert [int(r.split(",")[0]) for r in history[1:]] == [1, 2, 3, 4, 5]
 
   # A different setting on the same directory is refused.
   result = _cli("--epochs=5", f"--out={out}", "--seed=2")
@@ -89,30 +92,35 @@ def test_cli_writes_every_artefact_and_resumes(tmp_path):
 
 
 def _small(**kwargs):
-  return configs.validate(configs.Config(**{**configs.clustering().__dict__, **kwargs}))
+  return configs.make("clustering", **kwargs)
 
 
 def test_same_seed_same_history_and_resume_equals_uninterrupted(tmp_path, capsys):
   config = _small(epochs=4, steps_per_execution=1)
-  train.train(config, str(tmp_path / "a"))
-  train.train(config, str(tmp_path / "b"))
-  train.train(_small(epochs=2, steps_per_execution=1), str(tmp_path / "c"))
-  train.train(config, str(tmp_path / "c"))  # resumes at epoch 2
+  training.train(config, str(tmp_path / "a"))
+  training.train(config, str(tmp_path / "b"))
+  training.train(_small(epochs=2, steps_per_execution=1), str(tmp_path / "c"))
+  training.train(config, str(tmp_path / "c"))  # resumes at epoch 2
   histories = [open(tmp_path / d / "history.csv").read() for d in "abc"]
   assert histories[0] == histories[1] == histories[2]
 
 
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
   out = str(tmp_path / "nan")
-  train.train(_small(epochs=2), out)
-  real = train.load_arrays
+  training.train(_small(epochs=2), out)
+  real = data.training_data
 
-  def poisoned(config, split, num=None):
-    x, y = real(config, split, num)
-    return np.full_like(x, np.nan) if split == "train" else x, y
+  def poisoned(*args, **kwargs):
+    stream = real(*args, **kwargs)
+    make = stream._make
+    return stream.__class__(
+        dataset=stream.dataset.map(lambda x: x * np.nan), num_examples=stream.num_examples,
+        steps_per_epoch=stream.steps_per_epoch, start_step=stream.start_step,
+        source=stream.source, _make=lambda step: make(step).map(lambda x: x * np.nan))
 
-  monkeypatch.setattr(train, "load_arrays", poisoned)
-  with pytest.raises(train.NonFiniteLoss, match=r"non-finite loss .* step 3 \(epoch 3\).*epoch 2"):
-    train.train(_small(epochs=4), out)
+  monkeypatch.setattr(data, "training_data", poisoned)
+  with pytest.raises(training.NonFiniteLoss,
+                     match=r"non-finite loss .* step 3 \(epoch 3\).*epoch 2"):
+    training.train(_small(epochs=4), out)
   ckpts = sorted(os.listdir(os.path.join(out, "checkpoints")))
   assert ckpts[-1] == "ckpt-00002.weights.h5"

@@ -4,21 +4,28 @@ Implements "Disentangling Disentanglement in Variational Autoencoders" (Mathieu,
 Siddharth & Teh, ICML 2019): the objective
   L_ab(x) = E_q(z|x)[log p(x|z)] - beta * KL(q(z|x) || p(z)) - alpha * D(q(z), p(z))
 with structured priors p(z) (anisotropic Gaussian, Student-t, spike-and-slab, mixture).
+
+Importing tfdecomp changes nothing in the process (no environment variables, no file
+descriptors, no warning filters); TensorFlow starts as it always does. The command-line entry
+points (`trainers/`) quiet TensorFlow's start-up themselves.
+
+Modules: `configs` (settings and presets), `builders` (config -> model), `training` (the
+procedure), `runs` (the run directory), `data` / `datasets` (pipelines and the data-set
+registry), `priors`, `posteriors`, `likelihoods`, `divergences`, `objectives`, `networks`,
+`model`, `schedules`, `seeds`, `callbacks`, `evaluation`, `metrics`, `plots`.
 """
 
-from tfdecomp._quiet import import_tensorflow_quietly as _import_tensorflow_quietly
-
-_import_tensorflow_quietly()
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 from tfdecomp import divergences
 from tfdecomp import ground_truth
 from tfdecomp import likelihoods
 from tfdecomp import objectives
 from tfdecomp import posteriors
 from tfdecomp import priors
+from tfdecomp import registry
+from tfdecomp import seeds
 from tfdecomp.divergences import inclusive_kl
 from tfdecomp.divergences import mmd
+from tfdecomp.objectives import combine_terms
 from tfdecomp.objectives import decomposition_loss
 from tfdecomp.objectives import decomposition_terms
 from tfdecomp.objectives import iwae_bound
@@ -27,8 +34,8 @@ __version__ = "0.1.0"
 
 # Submodules that pull in heavier dependencies (TFDS, scikit-learn, matplotlib) load on first use:
 # `tfdecomp.data.load(...)` works after a plain `import tfdecomp`.
-_LAZY_SUBMODULES = ("data", "datasets", "metrics", "networks", "model", "schedules", "callbacks",
-                    "plots")
+_LAZY_SUBMODULES = ("builders", "callbacks", "configs", "data", "datasets", "evaluation", "metrics",
+                    "model", "networks", "plots", "runs", "schedules", "training")
 
 
 def __getattr__(name):
@@ -42,12 +49,16 @@ def __getattr__(name):
 
 __all__ = [
     "DecompVAE",
+    "builders",
     "callbacks",
+    "configs",
+    "combine_terms",
     "data",
     "datasets",
     "decomposition_loss",
     "decomposition_terms",
     "divergences",
+    "evaluation",
     "ground_truth",
     "inclusive_kl",
     "iwae_bound",
@@ -60,5 +71,9 @@ __all__ = [
     "plots",
     "posteriors",
     "priors",
+    "registry",
+    "runs",
     "schedules",
+    "seeds",
+    "training",
 ]

@@ -1,6 +1,7 @@
-"""Input pipelines and ground-truth factor access for the paper's data sets.
+"""Input pipelines and ground-truth factor access for tfdecomp's data sets.
 
-Short names and what they load (the TFDS builders live in `tfdecomp.datasets`; nothing downloads):
+What each short name loads is declared in its folder (`tfdecomp.datasets.REGISTRY`, a
+`DatasetSpec` each); nothing here branches on data-set names, and nothing downloads:
 
   name            builder (default config)        model input x                         label y
   pinwheel        pinwheel (paper)                float32 [B, 2], raw coordinates       arm [B]
@@ -8,55 +9,52 @@ Short names and what they load (the TFDS builders live in `tfdecomp.datasets`; n
   fashion_mnist   decomp_fashion_mnist            float32 [B, 32, 32, 1] in [1e-6, 1-1e-6]  class [B]
   digits          decomp_digits                   float32 [B, 32, 32, 1] in [1e-6, 1-1e-6]  class [B]
 
-Any other name is a TFDS builder name passed through (images scaled to [0, 1]); prefix `tfds:` to
-reach a TFDS builder whose name is also a short name here, e.g. `tfds:fashion_mnist` (TFDS's own,
-which downloads; it gets the same 32x32 preprocessing) or `tfds:dsprites`.
+A name may carry a builder config, `NAME/CONFIG` (e.g. `dsprites/small`). Any other name is a
+TFDS builder passed through (images scaled to [0, 1]); prefix `tfds:` to reach a TFDS builder
+whose name is also a short name here, e.g. `tfds:fashion_mnist` (TFDS's own, which downloads; it
+gets the same 32x32 preprocessing) or `tfds:dsprites`.
 
-Fashion-MNIST is resized to 32x32 (bilinear) and clipped to [1e-6, 1 - 1e-6] as in Mathieu et al.
-(2019), so that a Laplace or Bernoulli likelihood never sees exact 0 or 1; the digits stand-in gets
-the same treatment.
-
-dSprites is streamed, not read from TFDS records, unless `source="tfds"`: the full grid is 737,280
-images (3 GB as uint8), and writing it as TFDS records costs minutes of PNG encoding; rendering a
-batch procedurally (or unpacking it from the official npz held bit-packed in memory, 377 MB) is
-faster than decoding PNGs. Both give the same examples; splits of the stream (`"train[:80%]"`) are
-taken from a fixed pseudo-random order of the grid, like TFDS's shuffled records.
+Three kinds of access:
+  `load` / `load_numpy`   batched `tf.data` pipelines (optionally shuffled) and NumPy arrays, for
+                          evaluation and library users;
+  `training_data`         the training stream: the batch of optimizer step t is a pure function
+                          of (seed, t) (`tfdecomp.seeds.data_order`), for every data set, so a
+                          run resumed at any step sees exactly the batches of an uninterrupted
+                          one. In-memory sets gather from their stored examples; dSprites
+                          fetches batches by index from its renderer (or the official npz held
+                          bit-packed), 737,280 images never held as float;
+  `ground_truth`          factor-indexed access for the disentanglement metrics.
 
 Directories: `data_dir` defaults to $TFDECOMP_DATA_DIR, else TFDS's default ($TFDS_DATA_DIR or
 ~/tensorflow_datasets); `manual_dir` (where the official dSprites npz and the Fashion-MNIST IDX
 files go) defaults to $TFDECOMP_MANUAL_DIR, else <data_dir>/downloads/manual.
 """
 
+import dataclasses
 import os
 import re
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import tfdecomp.datasets  # pylint: disable=unused-import  (registers the builders)
-from tfdecomp.datasets.decomp_dsprites import official
-from tfdecomp.datasets.decomp_dsprites import render
-from tfdecomp.datasets.decomp_fashion_mnist import decomp_fashion_mnist_dataset_builder
+from tfdecomp import datasets as datasets_lib
+from tfdecomp import seeds
+from tfdecomp.datasets.decomp_dsprites.ground_truth import RenderedDSprites
+from tfdecomp.datasets.spec import DatasetSpec
+from tfdecomp.ground_truth import GridGroundTruthData
 from tfdecomp.ground_truth import GroundTruthData
 
 __all__ = [
-    "GroundTruthData", "GridGroundTruthData", "RenderedDSprites", "ground_truth", "load",
-    "load_numpy", "default_data_dir", "default_manual_dir", "SHORT_NAMES",
+    "GroundTruthData", "GridGroundTruthData", "RenderedDSprites", "DatasetSpec", "TrainingData",
+    "DataError", "ground_truth", "load", "load_numpy", "load_arrays", "training_data", "resolve",
+    "spec_of", "prepared_builder", "default_data_dir", "default_manual_dir",
 ]
 
-# Short name -> (TFDS builder, default config).
-SHORT_NAMES: Dict[str, Tuple[str, Optional[str]]] = {
-    "pinwheel": ("pinwheel", "paper"),
-    "dsprites": ("decomp_dsprites", "full"),
-    "fashion_mnist": ("decomp_fashion_mnist", None),
-    "digits": ("decomp_digits", None),
-}
-_OURS = {builder for builder, _ in SHORT_NAMES.values()}
-_CLIP = 1e-6
-_FASHION_FILES = decomp_fashion_mnist_dataset_builder.FILES
-_DSPRITES_LABELS = tuple("label_" + name for name in render.FACTOR_NAMES)
+
+class DataError(ValueError):
+  """A data set that cannot be loaded as asked (unknown name, unprepared, bad split...)."""
 
 
 def default_data_dir() -> str:
@@ -72,220 +70,110 @@ def default_manual_dir(data_dir: Optional[str] = None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Ground-truth backends.
+# Names.
 
 
-class GridGroundTruthData(GroundTruthData):
-  """Every observation of a factor grid held in memory, row i = grid position i (row-major).
+def resolve(name: str, config: Optional[str] = None) -> Tuple[DatasetSpec, Optional[str]]:
+  """(spec, builder config) for a user-facing name.
 
-  Args:
-    factor_names: K names.
-    factor_sizes: K sizes; the grid has prod(factor_sizes) positions.
-    observations: array [prod(factor_sizes), ...] in row-major factor order.
-    observation_shape: shape of one decoded observation; defaults to observations.shape[1:].
-    decode: maps gathered rows [N, ...] to observations [N, *observation_shape] (e.g. unpacking
-      bits); defaults to a float32 cast.
+  A registered short name (or its builder's name) gives its declared spec; `tfds:NAME` or any
+  other name gives a spec for that TFDS builder (the preprocessing of the short name NAME when
+  there is one); `NAME/CONFIG` selects a builder config.
   """
-
-  def __init__(self, factor_names: Sequence[str], factor_sizes: Sequence[int],
-               observations: np.ndarray, observation_shape: Optional[Sequence[int]] = None,
-               decode: Optional[Callable[[np.ndarray], np.ndarray]] = None):
-    if len(factor_names) != len(factor_sizes):
-      raise ValueError(f"factor_names and factor_sizes must have the same length, got "
-                       f"{len(factor_names)} and {len(factor_sizes)}.")
-    self._names = tuple(factor_names)
-    self._sizes = tuple(int(s) for s in factor_sizes)
-    if len(observations) != self.num_examples:
-      raise ValueError(f"observations must have prod(factor_sizes) = {self.num_examples} rows, "
-                       f"got {len(observations)}.")
-    self._observations = observations
-    self._shape = tuple(observation_shape or observations.shape[1:])
-    self._decode = decode or (lambda rows: rows.astype(np.float32))
-
-  @classmethod
-  def from_examples(cls, factor_names: Sequence[str], factor_sizes: Sequence[int],
-                    factors: np.ndarray, observations: np.ndarray, **kwargs):
-    """Arranges examples given in any order (e.g. a TFDS split) into the grid.
-
-    Args:
-      factor_names: K names.
-      factor_sizes: K sizes.
-      factors: int [M, K] factor levels of each example.
-      observations: [M, ...] observations.
-      **kwargs: passed to the constructor (observation_shape, decode).
-
-    Raises:
-      ValueError: if some factor combination is missing.
-    """
-    index = np.ravel_multi_index(tuple(np.asarray(factors).T), tuple(factor_sizes))
-    total = int(np.prod(factor_sizes))
-    grid = np.zeros((total,) + observations.shape[1:], observations.dtype)
-    seen = np.zeros(total, bool)
-    grid[index] = observations
-    seen[index] = True
-    if not seen.all():
-      raise ValueError(f"the examples cover {int(seen.sum())} of the {total} factor combinations; "
-                       "every combination is needed.")
-    return cls(factor_names, factor_sizes, grid, **kwargs)
-
-  @property
-  def factor_names(self):
-    return self._names
-
-  @property
-  def factor_sizes(self):
-    return self._sizes
-
-  @property
-  def observation_shape(self):
-    return self._shape
-
-  def rows(self, index: np.ndarray) -> np.ndarray:
-    """Stored (undecoded) rows at grid positions index [N]."""
-    return self._observations[np.asarray(index)]
-
-  def sample_observations_from_factors(self, factors, rng=None):
-    del rng  # One observation per factor combination.
-    return self._decode(self.rows(self.factors_to_index(factors)))
+  if not isinstance(name, str) or not name:
+    raise DataError(f"a data set name is needed, got {name!r}.")
+  passthrough = name.startswith("tfds:")
+  if passthrough:
+    name = name[len("tfds:"):]
+  if "/" in name:
+    name, _, named_config = name.partition("/")
+    if config is not None and config != named_config:
+      raise DataError(f"two configs given for {name!r}: {named_config!r} and {config!r}.")
+    config = named_config
+  if not passthrough:
+    spec = datasets_lib.REGISTRY.get(name) if name in datasets_lib.REGISTRY else (
+        datasets_lib.by_builder(name))
+    if spec is not None:
+      return spec, config or spec.default_config
+  base = datasets_lib.REGISTRY.get(name) if name in datasets_lib.REGISTRY else None
+  if base is not None:  # TFDS's own builder of the same data, with our preprocessing.
+    spec = base.replace(name=f"tfds:{name}", builder=name, default_config=None, in_memory=True,
+                        stream=None, ground_truth=None, check_files=None, describe_source=None)
+  else:
+    spec = DatasetSpec(name=name, builder=name, feature="image", labels=("label",),
+                       pixel_scale=255.0)
+  return spec, config
 
 
-class RenderedDSprites(GroundTruthData):
-  """dSprites rendered on demand by `render.DSpritesRenderer`: no stored images at all."""
-
-  def __init__(self, config: str = "full"):
-    self.renderer = render.DSpritesRenderer(config)
-    self.config = config
-
-  @property
-  def factor_names(self):
-    return render.FACTOR_NAMES
-
-  @property
-  def factor_sizes(self):
-    return self.renderer.factor_sizes
-
-  @property
-  def observation_shape(self):
-    return (64, 64, 1)
-
-  def images(self, index: np.ndarray) -> np.ndarray:
-    """uint8 images {0, 1} [N, 64, 64, 1] at grid positions index [N]."""
-    return self.renderer.render_indices(index)
-
-  def sample_observations_from_factors(self, factors, rng=None):
-    del rng
-    return self.renderer.render(np.asarray(factors)).astype(np.float32)
+def spec_of(name: str) -> DatasetSpec:
+  """The `DatasetSpec` of a name (see `resolve`)."""
+  return resolve(name)[0]
 
 
-def _unpack_dsprites(rows: np.ndarray) -> np.ndarray:
-  return np.unpackbits(rows, axis=1).reshape(-1, 64, 64, 1).astype(np.float32)
-
-
-def _dsprites_images(data: GroundTruthData, index: np.ndarray) -> np.ndarray:
-  """uint8 {0, 1} images [N, 64, 64, 1] of a dSprites backend at grid positions index."""
-  if isinstance(data, RenderedDSprites):
-    return data.images(index)
-  return np.unpackbits(data.rows(index), axis=1).reshape(-1, 64, 64, 1)
-
-
-def ground_truth(name: str = "dsprites", config: str = "full", source: str = "auto",
-                 data_dir: Optional[str] = None, manual_dir: Optional[str] = None
-                 ) -> GroundTruthData:
-  """Random access to a data set by its ground-truth factors.
-
-  Args:
-    name: "dsprites" (or "decomp_dsprites").
-    config: "full" (3 x 6 x 40 x 32 x 32) or "small" (3 x 3 x 4 x 8 x 8).
-    source: "auto" = the official npz if it is in `manual_dir`, else the renderer;
-      "render" = the procedural renderer (renders on demand, no memory);
-      "npz" = the official npz, held bit-packed in memory (377 MB for `full`);
-      "tfds" = the prepared `decomp_dsprites` records (prepared first if needed), bit-packed.
-    data_dir: TFDS data directory (see `default_data_dir`).
-    manual_dir: directory searched for the official npz (see `default_manual_dir`).
-
-  Returns:
-    A `GroundTruthData` with factor_names ("shape", "scale", "orientation", "x_position",
-    "y_position") whose observations are float32 [N, 64, 64, 1] in {0, 1}.
+def prepared_builder(builder_name: str, config: Optional[str], data_dir: Optional[str] = None,
+                     manual_dir: Optional[str] = None, download: bool = False):
+  """A TFDS builder whose data is prepared; tfdecomp's builders are prepared offline on first use.
 
   Raises:
-    ValueError: for an unknown name, config or source.
-    FileNotFoundError: if source="npz" and the file is not in `manual_dir`.
+    FileNotFoundError: for manual files a builder needs (the message names them).
+    DataError: for an external TFDS data set that is not prepared and `download` is False.
   """
-  if name not in ("dsprites", "decomp_dsprites"):
-    raise ValueError(f"name must be 'dsprites' (the only ground-truth data set), got {name!r}.")
-  render.config_levels(config)  # Validates config.
-  if source not in ("auto", "render", "npz", "tfds"):
-    raise ValueError(f"source must be 'auto', 'render', 'npz' or 'tfds', got {source!r}.")
   data_dir = data_dir or default_data_dir()
-  npz_path = os.path.join(manual_dir or default_manual_dir(data_dir), official.OFFICIAL_FILENAME)
-  if source == "auto":
-    source = "npz" if os.path.exists(npz_path) else "render"
-  if source == "render":
-    return RenderedDSprites(config)
-  sizes = render.DSpritesRenderer(config).factor_sizes
-  if source == "npz":
-    if not os.path.exists(npz_path):
-      raise FileNotFoundError(
-          f"{official.OFFICIAL_FILENAME} not found: expected {npz_path}. Download it from "
-          f"{official.OFFICIAL_URL} into {os.path.dirname(npz_path)}, pass manual_dir=, or use "
-          "source='render'.")
-    packed = official.load_packed_grid(npz_path, config)
-  else:
-    builder = _prepared_builder("decomp_dsprites", config, data_dir, manual_dir)
-    ds = builder.as_dataset(split="train").batch(4096)
-    factors, rows = [], []
-    for batch in tfds.as_numpy(ds):
-      factors.append(np.stack([batch[k] for k in _DSPRITES_LABELS], axis=1))
-      rows.append(np.packbits(batch["image"].reshape(len(batch["image"]), -1), axis=1))
-    return GridGroundTruthData.from_examples(
-        render.FACTOR_NAMES, sizes, np.concatenate(factors), np.concatenate(rows),
-        observation_shape=(64, 64, 1), decode=_unpack_dsprites)
-  return GridGroundTruthData(render.FACTOR_NAMES, sizes, packed, observation_shape=(64, 64, 1),
-                             decode=_unpack_dsprites)
+  manual_dir = manual_dir or default_manual_dir(data_dir)
+  spec = datasets_lib.by_builder(builder_name)
+  builder = tfds.builder(builder_name, config=config, data_dir=data_dir)
+  if spec is not None:
+    if spec.check_files is not None and not builder.is_prepared():
+      spec.check_files(manual_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        try_download_gcs=False, manual_dir=manual_dir))
+  elif not builder.is_prepared():
+    if not download:
+      raise DataError(
+          f"TFDS data set {builder_name!r} is not prepared in {data_dir}; pass --download "
+          "(download=True) to let TFDS download and prepare it (needs internet), or prepare it "
+          "with `tfds build`.")
+    builder.download_and_prepare()
+  return builder
 
 
 # ---------------------------------------------------------------------------------------------
-# Input pipelines.
+# Ground truth.
 
 
-def _resolve(name: str, config: Optional[str]) -> Tuple[str, Optional[str], str]:
-  """(TFDS builder name, config, preprocessing key) for a user-facing name."""
-  if name.startswith("tfds:"):
-    builder = name[len("tfds:"):]
-    return builder, config, builder
-  if name in SHORT_NAMES:
-    builder, default_config = SHORT_NAMES[name]
-    return builder, config or default_config, name
-  if name in _OURS:
-    short = next(k for k, (b, _) in SHORT_NAMES.items() if b == name)
-    return name, config or SHORT_NAMES[short][1], short
-  return name, config, name
+def ground_truth(name: str = "dsprites", config: Optional[str] = None, source: str = "auto",
+                 data_dir: Optional[str] = None, manual_dir: Optional[str] = None
+                 ) -> GroundTruthData:
+  """Random access to a data set by its ground-truth factors (the spec's `ground_truth`).
+
+  Args:
+    name: a data set with ground-truth factors, e.g. "dsprites" (or "decomp_dsprites").
+    config: builder config, e.g. "full" (3 x 6 x 40 x 32 x 32) or "small" (3 x 3 x 4 x 8 x 8)
+      for dSprites; None for the default.
+    source: dSprites: "auto" = the official npz if it is in `manual_dir`, else the renderer;
+      "render" = the procedural renderer; "npz" = the official npz, held bit-packed in memory;
+      "tfds" = the prepared `decomp_dsprites` records.
+    data_dir: TFDS data directory (see `default_data_dir`).
+    manual_dir: directory searched for manual files (see `default_manual_dir`).
+
+  Returns:
+    A `GroundTruthData` (for dSprites: factor_names shape, scale, orientation, x_position,
+    y_position; observations float32 [N, 64, 64, 1] in {0, 1}).
+
+  Raises:
+    ValueError: for a data set without ground-truth factors, an unknown config or source.
+    FileNotFoundError: if a required file is missing (the message names it).
+  """
+  spec, config = resolve(name, config)
+  if spec.ground_truth is None:
+    with_factors = [n for n in datasets_lib.NAMES if datasets_lib.get(n).ground_truth]
+    raise DataError(f"data set name {name!r} has no ground-truth factors declared; data sets "
+                    f"with factors: {', '.join(with_factors)}.")
+  return spec.ground_truth(config, data_dir, manual_dir, source)
 
 
-def _prepared_builder(builder_name: str, config: Optional[str], data_dir: str,
-                      manual_dir: Optional[str], download: bool = False):
-  """A TFDS builder whose data is prepared; our builders are prepared offline on first use."""
-  builder = tfds.builder(builder_name, config=config, data_dir=data_dir)
-  manual_dir = manual_dir or default_manual_dir(data_dir)
-  if builder_name == "decomp_fashion_mnist" and not builder.is_prepared():
-    missing = [name for pair in _FASHION_FILES.values() for name in pair
-               if not os.path.exists(os.path.join(manual_dir, name))]
-    if missing:
-      raise FileNotFoundError(
-          f"Fashion-MNIST needs {', '.join(missing)} in the manual directory {manual_dir} "
-          "(pass manual_dir= or set $TFDECOMP_MANUAL_DIR). Get the four files from "
-          "https://github.com/zalandoresearch/fashion-mnist; nothing is downloaded. Without them, "
-          "'digits' is an offline stand-in.")
-  if builder_name in _OURS:
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        try_download_gcs=False, manual_dir=manual_dir or default_manual_dir(data_dir)))
-  elif not builder.is_prepared():
-    if not download:
-      raise ValueError(
-          f"TFDS data set {builder_name!r} is not prepared in {data_dir}; pass download=True to "
-          "let TFDS download and prepare it (needs internet), or prepare it with `tfds build`.")
-    builder.download_and_prepare()
-  return builder
+# ---------------------------------------------------------------------------------------------
+# tf.data pipelines.
 
 
 def _split_indices(split: str, num: int) -> np.ndarray:
@@ -295,8 +183,8 @@ def _split_indices(split: str, num: int) -> np.ndarray:
   """
   match = re.fullmatch(r"train(?:\[(-?\d*)(%?):(-?\d*)(%?)\])?", split.replace(" ", ""))
   if match is None:
-    raise ValueError(f"split must be 'train' or a slice like 'train[:80%]' for a streamed grid, "
-                     f"got {split!r}.")
+    raise DataError(f"split must be 'train' or a slice like 'train[:80%]' for a streamed grid, "
+                    f"got {split!r}.")
 
   def bound(text, percent, default):
     if not text:
@@ -304,33 +192,28 @@ def _split_indices(split: str, num: int) -> np.ndarray:
     value = int(text)
     return int(round(value * num / 100)) if percent else value
 
-  order = np.random.default_rng(0).permutation(num)
+  order = np.random.default_rng(seeds.SPLIT_ORDER_SEED).permutation(num)
   if match.group(1) is None and match.group(3) is None:
     return order
   return order[bound(match.group(1), match.group(2), 0):bound(match.group(3), match.group(4), num)]
 
 
-def _image_fn(key: str) -> Callable[[tf.Tensor], tf.Tensor]:
-  """Batched uint8 images -> float32 model inputs for a preprocessing key."""
-  binary = key == "dsprites"  # TFDS's dSprites and ours store {0, 1}, not {0, 255}.
-  resize = 32 if key == "fashion_mnist" else None
-  clip = key in ("fashion_mnist", "digits")
-
-  def fn(images):
-    x = tf.cast(images, tf.float32)
-    if not binary:
-      x = x / 255.0
-    if resize:
-      x = tf.image.resize(x, (resize, resize), method="bilinear")
-    if clip:
-      x = tf.clip_by_value(x, _CLIP, 1.0 - _CLIP)
-    return x
-
-  return fn
-
-
 def _bytes_per_example(spec) -> int:
   return sum(int(np.prod(s.shape)) * s.dtype.size for s in tf.nest.flatten(spec))
+
+
+def _streamed(spec: DatasetSpec, source: str) -> bool:
+  return spec.stream is not None and source != "tfds"
+
+
+def _label_fn(spec: DatasetSpec, features):
+  """example -> y: the class (int64 []) or the factor levels (int64 [K])."""
+  keys = tuple(k for k in spec.labels if k in features)
+  if not keys or (spec.factors and len(keys) != len(spec.labels)):
+    return None
+  if spec.factors:
+    return lambda example: tf.stack([tf.cast(example[k], tf.int64) for k in keys], axis=-1)
+  return lambda example: tf.cast(example[keys[0]], tf.int64)
 
 
 def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = True,
@@ -347,13 +230,13 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
 
   Args:
     name: short name (pinwheel, dsprites, fashion_mnist, digits), one of our builder names, or a
-      TFDS builder name (`tfds:` prefix to bypass the short names).
+      TFDS builder name (`tfds:` prefix to bypass the short names); `NAME/CONFIG` allowed.
     split: TFDS split, slices allowed ("train[:80%]"). dSprites has only "train".
     batch_size: examples per batch.
     shuffle: reshuffle every epoch.
     seed: shuffle seed; None for a random order.
-    with_labels: also yield y: the class [B] (int64), or for dSprites the factor levels [B, 5]
-      (int64, columns shape, scale, orientation, x_position, y_position).
+    with_labels: also yield y: the class [B] (int64), or for factor data sets the factor levels
+      [B, K] (int64; dSprites: shape, scale, orientation, x_position, y_position).
     config: builder config, e.g. "small" for dSprites or "large" for pinwheel.
     data_dir: TFDS data directory (see `default_data_dir`).
     manual_dir: manual directory (see `default_manual_dir`).
@@ -372,36 +255,31 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
     FileNotFoundError: for missing manual files (message names the file and the directory).
   """
   if batch_size < 1:
-    raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-  builder_name, config, key = _resolve(name, config)
+    raise DataError(f"batch_size must be a positive integer, got {batch_size}.")
+  spec, config = resolve(name, config)
   data_dir = data_dir or default_data_dir()
-  if builder_name == "decomp_dsprites" and source != "tfds":
-    return _load_streamed(config, split, batch_size, shuffle, seed, with_labels, data_dir,
+  if _streamed(spec, source):
+    return _load_streamed(spec, config, split, batch_size, shuffle, seed, with_labels, data_dir,
                           manual_dir, source, drop_remainder)
   if source not in ("auto", "tfds"):
-    raise ValueError(f"source must be 'auto' or 'tfds' for {name!r}, got {source!r}.")
+    raise DataError(f"source must be 'auto' or 'tfds' for {name!r}, got {source!r}.")
 
-  builder = _prepared_builder(builder_name, config, data_dir, manual_dir, download)
+  builder = prepared_builder(spec.builder, config, data_dir, manual_dir, download)
   features = builder.info.features
+  if spec.feature not in features:
+    raise DataError(f"{name!r} has no {spec.feature!r} feature; features are {list(features)}.")
+  label = _label_fn(spec, features)
+  if with_labels and label is None:
+    raise DataError(f"with_labels=True but {name!r} has no {spec.labels[0]!r} feature; features "
+                    f"are {list(features)}.")
   ds = builder.as_dataset(split=split, shuffle_files=False)
   num = int(ds.cardinality())
   if num < 0:  # Unknown size: assume a large split.
     num = 2**31
-  label_keys = (_DSPRITES_LABELS if key == "dsprites"
-                else ("label",) if "label" in features else ())
-  if with_labels and not label_keys:
-    raise ValueError(f"with_labels=True but {name!r} has no 'label' feature.")
-  x_key = "x" if key == "pinwheel" else "image"
-  if x_key not in features:
-    raise ValueError(f"{name!r} has no {x_key!r} feature; features are {list(features)}.")
 
   def select(example):
-    x = example[x_key]
-    if not with_labels:
-      return x
-    y = (tf.stack([tf.cast(example[k], tf.int64) for k in label_keys], axis=-1)
-         if key == "dsprites" else tf.cast(example[label_keys[0]], tf.int64))
-    return x, y
+    x = example[spec.feature]
+    return (x, label(example)) if with_labels else x
 
   ds = ds.map(select, num_parallel_calls=tf.data.AUTOTUNE)
   if cache is None:
@@ -413,39 +291,50 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
         1, _bytes_per_example(ds.element_spec)))))
     ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  if x_key == "image":
-    to_input = _image_fn(key)
-    ds = ds.map((lambda x, y: (to_input(x), y)) if with_labels else to_input,
+  if spec.is_image:
+    ds = ds.map((lambda x, y: (spec.preprocess(x), y)) if with_labels else spec.preprocess,
                 num_parallel_calls=tf.data.AUTOTUNE)
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _load_streamed(config, split, batch_size, shuffle, seed, with_labels, data_dir, manual_dir,
-                   source, drop_remainder) -> tf.data.Dataset:
-  """dSprites from a ground-truth backend: shuffled grid positions -> batch -> render/unpack."""
-  data = ground_truth("dsprites", config, source=source, data_dir=data_dir, manual_dir=manual_dir)
-  index = _split_indices(split, data.num_examples)
-  _dsprites_images(data, index[:1])  # Builds the renderer's sprites before tf.data's threads.
-  sizes = np.asarray(data.factor_sizes)
+def _stream_source(spec, config, split, data_dir, manual_dir, source):
+  """(backend with `images(index)`, the split's grid positions)."""
+  backend = spec.stream(config, data_dir, manual_dir, source)
+  index = _split_indices(split, backend.num_examples)
+  backend.images(index[:1])  # Builds the renderer's sprites before tf.data's threads.
+  return backend, index
+
+
+def _fetch_fn(spec, backend, with_labels):
+  """Grid positions [B] -> preprocessed x [B, ...] (and factors [B, K]) through numpy."""
+  sizes = np.asarray(backend.factor_sizes)
+  shape = list(spec.example_shape)
 
   def fetch(positions):
-    images = _dsprites_images(data, positions)
+    images = backend.images(positions)
     factors = np.stack(np.unravel_index(positions, sizes), axis=1).astype(np.int64)
     return images, factors
 
   def to_batch(positions):
     images, factors = tf.numpy_function(fetch, [positions], (tf.uint8, tf.int64),
                                         stateful=False)
-    images.set_shape([None, 64, 64, 1])
-    factors.set_shape([None, 5])
-    x = tf.cast(images, tf.float32)
+    images.set_shape([None, *shape])
+    factors.set_shape([None, len(sizes)])
+    x = spec.preprocess(images)
     return (x, factors) if with_labels else x
 
+  return to_batch
+
+
+def _load_streamed(spec, config, split, batch_size, shuffle, seed, with_labels, data_dir,
+                   manual_dir, source, drop_remainder) -> tf.data.Dataset:
+  """A streamed grid: shuffled grid positions -> batch -> render/unpack."""
+  backend, index = _stream_source(spec, config, split, data_dir, manual_dir, source)
   ds = tf.data.Dataset.from_tensor_slices(index)
   if shuffle:
     ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  ds = ds.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.map(_fetch_fn(spec, backend, with_labels), num_parallel_calls=tf.data.AUTOTUNE)
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -467,7 +356,7 @@ def load_numpy(name: str, split: str = "train", max_examples: Optional[int] = No
     x float32 [N, ...], or (x, y) when with_labels.
   """
   if max_examples is not None and max_examples < 1:
-    raise ValueError(f"max_examples must be positive or None, got {max_examples}.")
+    raise DataError(f"max_examples must be positive or None, got {max_examples}.")
   batch = 1024 if max_examples is None else min(1024, max_examples)
   ds = load(name, split, batch_size=batch, shuffle=False, with_labels=with_labels, **kwargs)
   if max_examples is not None:
@@ -477,3 +366,121 @@ def load_numpy(name: str, split: str = "train", max_examples: Optional[int] = No
     return (np.concatenate([p[0] for p in parts])[:max_examples],
             np.concatenate([p[1] for p in parts])[:max_examples])
   return np.concatenate(parts)[:max_examples]
+
+
+def load_arrays(name: str, split: str, max_examples: Optional[int] = None, **kwargs):
+  """(x float32 [N, ...], labels or None) of a split: `load_numpy` with labels when it has any."""
+  try:
+    return load_numpy(name, split, max_examples, with_labels=True, **kwargs)
+  except DataError as e:
+    if "with_labels" not in str(e):
+      raise
+  return load_numpy(name, split, max_examples, **kwargs), None
+
+
+# ---------------------------------------------------------------------------------------------
+# The training stream.
+
+
+@dataclasses.dataclass
+class TrainingData:
+  """The training stream of a run and what it was made from.
+
+  Attributes:
+    dataset: `tf.data.Dataset` of x batches [batch_size, *example_shape], from step `start_step`
+      to the end of the last epoch (then it ends).
+    num_examples: N, the size of the training split.
+    steps_per_epoch: S.
+    start_step: the optimizer step of the first batch of `dataset`.
+    source: where the examples come from (for config.json).
+  """
+  dataset: tf.data.Dataset
+  num_examples: int
+  steps_per_epoch: int
+  start_step: int
+  source: str
+  _make: Callable[[int], tf.data.Dataset] = dataclasses.field(repr=False, default=None)
+
+  def from_step(self, start_step: int) -> "TrainingData":
+    """The same stream starting at another step (the examples are not loaded again)."""
+    return dataclasses.replace(self, dataset=self._make(int(start_step)),
+                               start_step=int(start_step))
+
+
+def _raw_examples(spec, config, split, data_dir, manual_dir):
+  """The stored examples of a split in TFDS order, as NumPy (uint8 images or float vectors)."""
+  builder = prepared_builder(spec.builder, config, data_dir, manual_dir)
+  ds = builder.as_dataset(split=split, shuffle_files=False).map(
+      lambda example: example[spec.feature]).batch(4096)
+  parts = list(tfds.as_numpy(ds))
+  if not parts:
+    raise DataError(f"split {split!r} of {spec.name!r} is empty.")
+  return np.concatenate(parts)
+
+
+def training_data(name: str, split: str = "train", *, batch_size: int, seed: int,
+                  epochs: int, steps_per_epoch: Optional[int] = None, start_step: int = 0,
+                  config: Optional[str] = None, data_dir: Optional[str] = None,
+                  manual_dir: Optional[str] = None, source: str = "auto") -> TrainingData:
+  """The batches of a training run, the batch of step t a pure function of (seed, t).
+
+  Epoch e (0-based) uses the indices `seeds.data_order(seed, e, N, S * B)`: a fresh permutation
+  of the N examples per epoch (repeated when S * B > N); step t = e * S + k takes the k-th block
+  of B of them. Starting at `start_step` skips nothing but indices, so a resumed run draws
+  exactly the batches of an uninterrupted one, for in-memory and streamed data alike.
+
+  Args:
+    name: a data set name (see `resolve`).
+    split: the training split.
+    batch_size: B (the global batch).
+    seed: the run's seed.
+    epochs: the last epoch (the stream ends after epochs * S steps).
+    steps_per_epoch: S; None = one pass, N // B.
+    start_step: the first optimizer step to yield a batch for.
+    config, data_dir, manual_dir, source: as for `load`.
+
+  Returns:
+    A `TrainingData`.
+
+  Raises:
+    DataError: for a bad name, split or batch size (B larger than N without steps_per_epoch).
+    FileNotFoundError: for missing manual files.
+  """
+  spec, config = resolve(name, config)
+  data_dir = data_dir or default_data_dir()
+  if _streamed(spec, source):
+    backend, index = _stream_source(spec, config, split, data_dir, manual_dir, source)
+    num = len(index)
+    positions = tf.constant(index)
+    fetch = _fetch_fn(spec, backend, with_labels=False)
+    describe = (spec.describe_source(config, data_dir, manual_dir, source)
+                if spec.describe_source else spec.name)
+    gather = lambda idx: fetch(tf.gather(positions, idx))  # noqa: E731
+  else:
+    raw = _raw_examples(spec, config, split, data_dir, manual_dir)
+    num = len(raw)
+    stored = tf.constant(raw)
+    preprocess = spec.preprocess if spec.is_image else (lambda x: tf.cast(x, tf.float32))
+    describe = f"TFDS {spec.builder}{'/' + config if config else ''} split {split}, in memory"
+    gather = lambda idx: preprocess(tf.gather(stored, idx))  # noqa: E731
+  if steps_per_epoch is None:
+    if batch_size > num:
+      raise DataError(f"batch size {batch_size} is larger than the {num} training examples of "
+                      f"{spec.name}.")
+    steps_per_epoch = max(1, num // batch_size)
+  needed = steps_per_epoch * batch_size
+
+  def epoch_blocks(epoch):
+    order = seeds.data_order(seed, epoch, num, needed)
+    return tf.data.Dataset.from_tensor_slices(tf.reshape(order, [steps_per_epoch, batch_size]))
+
+  def make(first_step):
+    start_epoch, offset = divmod(first_step, steps_per_epoch)
+    return (tf.data.Dataset.range(start_epoch, max(epochs, start_epoch))
+            .flat_map(epoch_blocks).skip(offset)
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))
+
+  return TrainingData(dataset=make(int(start_step)), num_examples=num,
+                      steps_per_epoch=steps_per_epoch, start_step=int(start_step),
+                      source=describe, _make=make)

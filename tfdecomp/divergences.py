@@ -7,6 +7,12 @@ Pure functions of tensors (Mathieu et al., 2019, section 4 and the authors' `mmd
   summed over kernel scales and, by default, over latent dimensions.
 - `inclusive_kl`: the minibatch estimate of KL(p(z) || q(z)), q(z) = (1/B) sum_i q(z|x_i).
 - `kl_divergence`: KL(q(z|x) || p(z)) per example, analytic when TFP has it, else Monte Carlo.
+
+`REGISTRY` holds the divergences D(q(z), p(z)) the objective can use, by name ("mmd",
+"inclusive_kl"); "none" (or None) means no D term, and `resolve` is the one place that says so.
+Each entry is a function of the prior distribution and the global batch's posterior samples z,
+means and scales and prior samples, and declares which of these it reads (`inputs`), so that
+under tf.distribute only those are gathered from the replicas.
 """
 
 import math
@@ -16,10 +22,12 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfdecomp import priors as priors_lib
+from tfdecomp import registry
 
 tfd = tfp.distributions
 
-__all__ = ["mmd", "inclusive_kl", "kl_divergence", "DEFAULT_MMD_SCALES", "KERNELS"]
+__all__ = ["mmd", "inclusive_kl", "kl_divergence", "DEFAULT_MMD_SCALES", "KERNELS", "REGISTRY",
+           "NAMES", "resolve", "aggregate_posterior_log_prob"]
 
 # The authors' scales s; each gives the kernel constant C = 2 s.
 DEFAULT_MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -241,3 +249,38 @@ def kl_divergence(posterior, prior, z=None) -> tf.Tensor:
     raise ValueError(f"KL({type(posterior).__name__} || {distribution.name}) has no closed form in "
                      "TFP: pass posterior samples z [S, B, D] for the Monte Carlo estimate.")
   return tf.reduce_mean(posterior.log_prob(z) - distribution.log_prob(z), axis=0)
+
+
+REGISTRY = registry.Registry("divergence")
+
+
+@REGISTRY.register("mmd", inputs=("z",))
+def _mmd_term(prior, z, loc, scale, prior_samples, **options):
+  """MMD between one posterior sample per example and as many prior samples."""
+  del prior, loc, scale
+  return mmd(z, prior_samples, **options)
+
+
+@REGISTRY.register("inclusive_kl", inputs=("loc", "scale"))
+def _inclusive_kl_term(prior, z, loc, scale, prior_samples, **options):
+  """Minibatch KL(p(z) || q(z)) with the batch's aggregate posterior."""
+  del z
+  return inclusive_kl(prior, loc, scale, prior_samples=prior_samples, **options)
+
+
+#: Every value a config or a command line may give, "none" included.
+NAMES = REGISTRY.names() + ("none",)
+
+
+def resolve(name) -> Optional[str]:
+  """The divergence's registered name, or None for no D term (None or "none").
+
+  Raises:
+    ValueError: for any other unknown name (the message lists the choices).
+  """
+  if name is None or name == "none":
+    return None
+  if name not in REGISTRY:
+    raise registry.UnknownNameError(
+        f"unknown divergence name {name!r}; choose one of {', '.join(NAMES)}.")
+  return name

@@ -25,34 +25,32 @@ from tfdecomp import ground_truth as ground_truth_lib
 from tfdecomp import priors as priors_lib
 
 __all__ = ["METRICS", "DISENTANGLEMENT", "EncodedGroundTruth", "applicable_metrics",
-           "discover_ground_truth",
-           "representation_function", "evaluate"]
+           "discover_ground_truth", "representation_function", "evaluate", "evaluate_dataset",
+           "model_input_shape", "export_results_path"]
 
 DISENTANGLEMENT = ("factor_vae", "beta_vae", "mig", "dci", "sap", "modularity_explicitness")
 METRICS = DISENTANGLEMENT + ("sparsity", "clustering", "likelihood")
 
-_DSPRITES_NAMES = ("dsprites", "decomp_dsprites")
-
-
-def discover_ground_truth(dataset: str, split: str = "train", config: str = "full",
+def discover_ground_truth(dataset: str, split: str = "train", config: Optional[str] = None,
                           data_dir: Optional[str] = None, manual_dir: Optional[str] = None
                           ) -> Optional[ground_truth_lib.GroundTruthData]:
   """Factor-indexed access to a data set, or None when it has no ground-truth factors.
 
-  Our `dsprites` comes from `tfdecomp.data.ground_truth` (renderer or official npz, `config` full
-  or small). Any other TFDS data set is inspected for `label_*` ClassLabel features (the factors,
-  with their class counts as sizes); if it has some, its prepared split is read into a factor grid
-  (every combination must be present, as in dSprites and Shapes3D), images scaled to [0, 1]
-  (uint8 images with values above 1 are divided by 255).
+  A registered data set uses its declared `ground_truth` (dSprites: renderer or official npz,
+  config full or small) or has none. Any other TFDS data set is inspected for `label_*`
+  ClassLabel features (the factors, with their class counts as sizes); if it has some, its
+  prepared split is read into a factor grid (every combination must be present, as in dSprites
+  and Shapes3D), images scaled to [0, 1] (uint8 images with values above 1 are divided by 255).
   """
   from tfdecomp import data  # pylint: disable=g-import-not-at-top  (TFDS)
-  if dataset in _DSPRITES_NAMES:
-    return data.ground_truth("dsprites", config=config, data_dir=data_dir, manual_dir=manual_dir)
-  if dataset in ("pinwheel", "fashion_mnist", "digits"):
-    return None
+  from tfdecomp import datasets  # pylint: disable=g-import-not-at-top
+  spec, config = data.resolve(dataset, config)
+  if spec.name in datasets.REGISTRY:
+    if spec.ground_truth is None:
+      return None
+    return data.ground_truth(spec.name, config=config, data_dir=data_dir, manual_dir=manual_dir)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  name = dataset[len("tfds:"):] if dataset.startswith("tfds:") else dataset
-  builder = tfds.builder(name, data_dir=data_dir)
+  builder = tfds.builder(spec.builder, config=config, data_dir=data_dir)
   features = builder.info.features
   factor_names = [k for k in features.keys() if k.startswith("label_") and isinstance(
       features[k], tfds.features.ClassLabel)]
@@ -63,7 +61,7 @@ def discover_ground_truth(dataset: str, split: str = "train", config: str = "ful
   images = arrays["image"]
   # dSprites stores binary pixels as uint8 0/1, Shapes3D as 0..255: scale only the latter.
   scale = 255.0 if images.dtype == np.uint8 and images.max() > 1 else 1.0
-  return data.GridGroundTruthData.from_examples(
+  return ground_truth_lib.GridGroundTruthData.from_examples(
       [k[len("label_"):] for k in factor_names], [features[k].num_classes for k in factor_names],
       factors, images, decode=lambda rows: rows.astype(np.float32) / scale)
 
@@ -111,8 +109,8 @@ class EncodedGroundTruth(ground_truth_lib.GroundTruthData):
 
 
 def _is_deterministic_grid(ground_truth) -> bool:
-  from tfdecomp import data  # pylint: disable=g-import-not-at-top
-  return isinstance(ground_truth, (data.GridGroundTruthData, data.RenderedDSprites))
+  from tfdecomp.datasets.decomp_dsprites.ground_truth import RenderedDSprites  # pylint: disable=g-import-not-at-top
+  return isinstance(ground_truth, (ground_truth_lib.GridGroundTruthData, RenderedDSprites))
 
 
 def _student_t_map(prior) -> Optional[Callable[[np.ndarray], np.ndarray]]:
@@ -136,7 +134,7 @@ def representation_function(model, student_t_mapping: bool = True,
   return represent
 
 
-def applicable_metrics(model, dataset: str, labels: Optional[np.ndarray],
+def applicable_metrics(model, labels: Optional[np.ndarray],
                        has_ground_truth: bool) -> Sequence[str]:
   """The default metric list: those that make sense for this model and data set."""
   names = list(DISENTANGLEMENT) if has_ground_truth else []
@@ -188,7 +186,7 @@ def evaluate(model, x, labels=None, metrics: Optional[Sequence[str]] = None,
   metric_args = dict(metric_args or {})
   class_labels = _class_labels(labels)
   if metrics is None:
-    metrics = applicable_metrics(model, "", class_labels, ground_truth is not None)
+    metrics = applicable_metrics(model, class_labels, ground_truth is not None)
   unknown = sorted(set(metrics) - set(METRICS))
   if unknown:
     raise ValueError(f"unknown metrics {unknown}; choose from {list(METRICS)}.")
@@ -262,3 +260,83 @@ def _to_json(value):
 def _summary(result: dict) -> str:
   scalars = [(k, v) for k, v in result.items() if isinstance(v, (int, float)) and k != "seconds"]
   return ", ".join(f"{k} {v:.4g}" for k, v in scalars)
+
+
+def model_input_shape(model) -> tuple:
+  """The shape of one example a model (a `DecompVAE` or a loaded export) takes."""
+  if hasattr(model, "input_shape") and not hasattr(model, "encoder"):
+    return tuple(model.input_shape)
+  return tuple(int(d) for d in model.encoder.inputs[0].shape[1:])
+
+
+def evaluate_dataset(model, dataset: str, *, split: Optional[str] = None,
+                     dataset_config: Optional[str] = None, metrics: Optional[Sequence[str]] = None,
+                     seed: int = 0, max_examples: int = 10000, likelihood_examples: int = 1000,
+                     iwae_samples: int = 1000, student_t_mapping: bool = True,
+                     metric_args: Optional[dict] = None, data_dir: Optional[str] = None,
+                     manual_dir: Optional[str] = None,
+                     progress: Optional[Callable[[str], None]] = None) -> dict:
+  """Loads a data set's evaluation examples (and ground truth) and runs `evaluate` on them.
+
+  The model's input shape is checked against the data set's examples before anything is loaded
+  (for registered data sets; after loading for others).
+
+  Args:
+    model: a `DecompVAE` or a loaded export.
+    dataset: a data set name (`tfdecomp.data.resolve`; `NAME/CONFIG` allowed).
+    split: the split (default: the data set's evaluation split).
+    dataset_config: builder config (e.g. "small" for dSprites' factor grid).
+    metrics, seed, iwae_samples, student_t_mapping, metric_args, progress: see `evaluate`.
+    max_examples: evaluation examples for sparsity, clustering and the likelihood pool.
+    likelihood_examples: examples for the ELBO/IWAE estimates.
+    data_dir, manual_dir: see `tfdecomp.data`.
+
+  Returns:
+    {"results": {metric: {...}}, "arguments": {every argument, the examples used}}.
+
+  Raises:
+    ValueError: for a model that cannot take the data set's examples, an unknown metric, a
+      disentanglement metric on a data set without factors, or data that cannot be loaded.
+  """
+  from tfdecomp import data  # pylint: disable=g-import-not-at-top
+  spec, config = data.resolve(dataset, dataset_config)
+  split = split or spec.eval_split
+  want = model_input_shape(model)
+  if spec.example_shape and tuple(spec.example_shape) != want:
+    raise ValueError(f"the model takes examples of shape {list(want)}, but {dataset} examples "
+                     f"have shape {list(spec.example_shape)}: evaluate it on the data set it "
+                     "was trained on.")
+  if metrics is not None:
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+      raise ValueError(f"unknown metrics {unknown}; choose from {list(METRICS)}.")
+  kwargs = {"config": config, "data_dir": data_dir, "manual_dir": manual_dir}
+  x, labels = data.load_arrays(spec.name, split, max_examples=max_examples, **kwargs)
+  if tuple(x.shape[1:]) != want:
+    raise ValueError(f"the model takes examples of shape {list(want)}, but {dataset} examples "
+                     f"have shape {list(x.shape[1:])}.")
+  ground_truth = None
+  if metrics is None or any(m in DISENTANGLEMENT for m in metrics):
+    ground_truth = discover_ground_truth(spec.name, split, config, data_dir, manual_dir)
+  if progress is not None:
+    progress(f"{dataset} {split}: {len(x)} examples"
+             + (f", ground truth {len(ground_truth.factor_sizes)} factors"
+                if ground_truth is not None else ""))
+  results = evaluate(model, x, labels, metrics=metrics, ground_truth=ground_truth, seed=seed,
+                     student_t_mapping=student_t_mapping, iwae_samples=iwae_samples,
+                     likelihood_examples=likelihood_examples, metric_args=metric_args,
+                     progress=progress)
+  arguments = {"dataset": dataset, "dataset_config": config, "split": split, "seed": seed,
+               "examples": int(len(x)), "likelihood_examples": likelihood_examples,
+               "iwae_samples": iwae_samples, "student_t_mapping": student_t_mapping,
+               "metric_args": dict(metric_args or {})}
+  return {"results": results, "arguments": arguments}
+
+
+def export_results_path(savedmodel: str) -> str:
+  """Where the evaluation of an export goes by default: `<export>.metrics.json`, beside it.
+
+  An export is an artefact servers watch; evaluation never writes into it.
+  """
+  import os  # pylint: disable=g-import-not-at-top
+  return os.path.normpath(os.fspath(savedmodel)) + ".metrics.json"

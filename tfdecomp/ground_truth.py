@@ -1,14 +1,20 @@
 """Random access to observations by ground-truth factors, for disentanglement metrics.
 
-The interface follows disentanglement_lib's `GroundTruthData` (Locatello et al., 2019) with NumPy
-`Generator`s instead of `RandomState`s. Metrics only use this interface and treat observations as
-opaque: they pass them to a representation function.
+The interface follows disentanglement_lib's `GroundTruthData` (Locatello et al., 2019). Its
+sampling methods accept a NumPy `Generator` (what tfdecomp's metrics pass) or a `RandomState`
+(what disentanglement_lib's metrics pass), so both libraries' metric code can share ground-truth
+objects. Metrics only use this interface and treat observations as opaque: they pass them to a
+representation function.
 """
 
 import abc
-from typing import Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+__all__ = ["GroundTruthData", "GridGroundTruthData"]
+
+Rng = Union[np.random.Generator, np.random.RandomState]
 
 
 class GroundTruthData(abc.ABC):
@@ -34,8 +40,7 @@ class GroundTruthData(abc.ABC):
     """Shape of one observation, e.g. (64, 64, 1)."""
 
   @abc.abstractmethod
-  def sample_observations_from_factors(self, factors: np.ndarray,
-                                       rng: np.random.Generator) -> np.ndarray:
+  def sample_observations_from_factors(self, factors: np.ndarray, rng: Rng) -> np.ndarray:
     """Observations for given factor values.
 
     Args:
@@ -55,16 +60,25 @@ class GroundTruthData(abc.ABC):
     """Size of the full factor grid."""
     return int(np.prod(self.factor_sizes, dtype=np.int64))
 
-  def sample_factors(self, num: int, rng: np.random.Generator) -> np.ndarray:
-    """Factors drawn uniformly and independently: int64 array [num, K]."""
-    return np.stack([rng.integers(0, size, size=num) for size in self.factor_sizes], axis=1)
+  def sample_factors(self, num: int, rng: Rng) -> np.ndarray:
+    """Factors drawn uniformly and independently: int64 array [num, K].
 
-  def sample(self, num: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    Args:
+      num: number of factor tuples.
+      rng: a `np.random.Generator` or a `np.random.RandomState`.
+    """
+    if isinstance(rng, np.random.RandomState):
+      columns = [rng.randint(size, size=num) for size in self.factor_sizes]
+    else:
+      columns = [rng.integers(0, size, size=num) for size in self.factor_sizes]
+    return np.stack(columns, axis=1).astype(np.int64)
+
+  def sample(self, num: int, rng: Rng) -> Tuple[np.ndarray, np.ndarray]:
     """Uniform factors [num, K] and their observations [num, *observation_shape]."""
     factors = self.sample_factors(num, rng)
     return factors, self.sample_observations_from_factors(factors, rng)
 
-  def sample_observations(self, num: int, rng: np.random.Generator) -> np.ndarray:
+  def sample_observations(self, num: int, rng: Rng) -> np.ndarray:
     """Observations [num, *observation_shape] with uniformly drawn factors."""
     return self.sample(num, rng)[1]
 
@@ -78,3 +92,77 @@ class GroundTruthData(abc.ABC):
   def index_to_factors(self, index: np.ndarray) -> np.ndarray:
     """Inverse of `factors_to_index`: int64 [N, K]."""
     return np.stack(np.unravel_index(np.asarray(index), tuple(self.factor_sizes)), axis=1)
+
+
+class GridGroundTruthData(GroundTruthData):
+  """Every observation of a factor grid held in memory, row i = grid position i (row-major).
+
+  Args:
+    factor_names: K names.
+    factor_sizes: K sizes; the grid has prod(factor_sizes) positions.
+    observations: array [prod(factor_sizes), ...] in row-major factor order.
+    observation_shape: shape of one decoded observation; defaults to observations.shape[1:].
+    decode: maps gathered rows [N, ...] to observations [N, *observation_shape] (e.g. unpacking
+      bits); defaults to a float32 cast.
+  """
+
+  def __init__(self, factor_names: Sequence[str], factor_sizes: Sequence[int],
+               observations: np.ndarray, observation_shape: Optional[Sequence[int]] = None,
+               decode: Optional[Callable[[np.ndarray], np.ndarray]] = None):
+    if len(factor_names) != len(factor_sizes):
+      raise ValueError(f"factor_names and factor_sizes must have the same length, got "
+                       f"{len(factor_names)} and {len(factor_sizes)}.")
+    self._names = tuple(factor_names)
+    self._sizes = tuple(int(s) for s in factor_sizes)
+    if len(observations) != self.num_examples:
+      raise ValueError(f"observations must have prod(factor_sizes) = {self.num_examples} rows, "
+                       f"got {len(observations)}.")
+    self._observations = observations
+    self._shape = tuple(observation_shape or observations.shape[1:])
+    self._decode = decode or (lambda rows: rows.astype(np.float32))
+
+  @classmethod
+  def from_examples(cls, factor_names: Sequence[str], factor_sizes: Sequence[int],
+                    factors: np.ndarray, observations: np.ndarray, **kwargs):
+    """Arranges examples given in any order (e.g. a TFDS split) into the grid.
+
+    Args:
+      factor_names: K names.
+      factor_sizes: K sizes.
+      factors: int [M, K] factor levels of each example.
+      observations: [M, ...] observations.
+      **kwargs: passed to the constructor (observation_shape, decode).
+
+    Raises:
+      ValueError: if some factor combination is missing.
+    """
+    index = np.ravel_multi_index(tuple(np.asarray(factors).T), tuple(factor_sizes))
+    total = int(np.prod(factor_sizes))
+    grid = np.zeros((total,) + observations.shape[1:], observations.dtype)
+    seen = np.zeros(total, bool)
+    grid[index] = observations
+    seen[index] = True
+    if not seen.all():
+      raise ValueError(f"the examples cover {int(seen.sum())} of the {total} factor combinations; "
+                       "every combination is needed.")
+    return cls(factor_names, factor_sizes, grid, **kwargs)
+
+  @property
+  def factor_names(self):
+    return self._names
+
+  @property
+  def factor_sizes(self):
+    return self._sizes
+
+  @property
+  def observation_shape(self):
+    return self._shape
+
+  def rows(self, index: np.ndarray) -> np.ndarray:
+    """Stored (undecoded) rows at grid positions index [N]."""
+    return self._observations[np.asarray(index)]
+
+  def sample_observations_from_factors(self, factors, rng=None):
+    del rng  # One observation per factor combination.
+    return self._decode(self.rows(self.factors_to_index(factors)))

@@ -10,12 +10,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfdecomp import registry
 from tfdecomp._config_object import ConfigObject
 from tfdecomp.posteriors import MIN_SCALE
 
 tfd = tfp.distributions
 
-__all__ = ["Likelihood", "Bernoulli", "Laplace", "Normal", "get"]
+__all__ = ["Likelihood", "Bernoulli", "Laplace", "Normal", "build", "get", "NAMES", "REGISTRY"]
 
 
 class Likelihood(ConfigObject):
@@ -112,7 +113,22 @@ class Normal(Likelihood):
     return self._split(params)[0]
 
 
-_LIKELIHOODS = {"bernoulli": Bernoulli, "laplace": Laplace, "normal": Normal}
+REGISTRY = registry.Registry("likelihood")
+"""Likelihoods by name; `build(name, **options)` passes the options the class takes (`scale`
+for "laplace")."""
+REGISTRY.register("bernoulli", Bernoulli)
+REGISTRY.register("laplace", Laplace)
+REGISTRY.register("normal", Normal)
+NAMES = REGISTRY.names()
+
+
+def build(name: str, **options) -> Likelihood:
+  """A likelihood by name with its options (unused options are ignored).
+
+  Raises:
+    ValueError: for an unknown name or an invalid option.
+  """
+  return REGISTRY.build(name, **options)
 
 
 def get(name_or_likelihood) -> Likelihood:
@@ -121,7 +137,4 @@ def get(name_or_likelihood) -> Likelihood:
     return name_or_likelihood
   if isinstance(name_or_likelihood, dict):
     return keras.saving.deserialize_keras_object(name_or_likelihood)
-  if name_or_likelihood not in _LIKELIHOODS:
-    raise ValueError(f"unknown likelihood {name_or_likelihood!r}; choose one of "
-                     f"{sorted(_LIKELIHOODS)}.")
-  return _LIKELIHOODS[name_or_likelihood]()
+  return REGISTRY.build(name_or_likelihood)

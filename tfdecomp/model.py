@@ -21,15 +21,15 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from tfdecomp import divergences
 from tfdecomp import likelihoods as likelihoods_lib
 from tfdecomp import objectives
 from tfdecomp import posteriors
 from tfdecomp import priors as priors_lib
 from tfdecomp import schedules
+from tfdecomp import seeds
 
-__all__ = ["DecompVAE", "DIVERGENCES", "LastValue", "FirstNonFinite"]
-
-DIVERGENCES = objectives.DIVERGENCES
+__all__ = ["DecompVAE", "LastValue", "FirstNonFinite"]
 
 # Logged metrics, in order.
 _TERMS = ("loss", "reconstruction", "kl", "divergence", "elbo")
@@ -88,11 +88,6 @@ def _unpack_x(data):
   return data
 
 
-def _stateless(seed):
-  """None stays None (fresh noise); an int or [2] tensor becomes a stateless int32 [2] seed."""
-  return None if seed is None else objectives.make_seed(seed)
-
-
 @keras.saving.register_keras_serializable(package="tfdecomp")
 class DecompVAE(keras.Model):
   """A VAE trained with the alpha-beta decomposition objective.
@@ -108,7 +103,8 @@ class DecompVAE(keras.Model):
     beta: weight of KL(q(z|x) || p(z)): a number >= 0 or a `tfdecomp.schedules.Schedule` of the
       optimizer step.
     alpha: weight of D(q(z), p(z)): a number >= 0 or a schedule.
-    divergence: "mmd", "inclusive_kl", or None / "none" (no D term; alpha is then ignored).
+    divergence: a name in `tfdecomp.divergences.REGISTRY` ("mmd", "inclusive_kl"), or None /
+      "none" (no D term; alpha is then ignored).
     num_samples: S, posterior samples per example for the reconstruction term, >= 1.
     seed: int seed of the training and evaluation noise; None picks one at random (it is stored
       in the config, so a saved model keeps it).
@@ -125,11 +121,7 @@ class DecompVAE(keras.Model):
   def __init__(self, encoder, decoder, prior, likelihood="normal", beta=1.0, alpha=0.0,
                divergence=None, num_samples=1, seed=None, **kwargs):
     super().__init__(**kwargs)
-    if divergence == "none":
-      divergence = None
-    if divergence not in DIVERGENCES:
-      raise ValueError(
-          f"divergence must be 'mmd', 'inclusive_kl' or None, got {divergence!r}.")
+    divergence = divergences.resolve(divergence)
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or \
         num_samples < 1:
       raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
@@ -140,7 +132,7 @@ class DecompVAE(keras.Model):
       raise ValueError(f"the encoder outputs {latent_dim} latent dimensions but the prior has "
                        f"latent_dim={prior.latent_dim}; make them equal.")
     if seed is None:
-      seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+      seed = seeds.random_seed()
     self.encoder = encoder
     self.decoder = decoder
     self.prior = prior
@@ -150,7 +142,7 @@ class DecompVAE(keras.Model):
     self.divergence = divergence
     self.num_samples = int(num_samples)
     self.seed = int(seed)
-    self._eval_seeds = keras.random.SeedGenerator(self.seed + 1, name="eval_seeds")
+    self._eval_seeds = seeds.eval_generator(self.seed)
     self._trackers = {name: keras.metrics.Mean(name=name) for name in _TERMS}
     self._beta_tracker = LastValue(name="beta")
     self._alpha_tracker = LastValue(name="alpha")
@@ -172,23 +164,14 @@ class DecompVAE(keras.Model):
   def train_seed(self, step):
     """The stateless seed of the training noise at `step` on this replica: int32 [2].
 
-    seed = fold_in(fold_in([self.seed, 0], step), replica_id). `step` is the optimizer step
+    `seeds.fold_replica(seeds.train_noise(self.seed, step))`; `step` is the optimizer step
     (`optimizer.iterations` before the update).
     """
-    base = tf.constant([self.seed, 0], tf.int64)
-    seed = tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int64))
-    return self._fold_replica(seed)
-
-  def _fold_replica(self, seed):
-    context = tf.distribute.get_replica_context()
-    if context is not None and tf.distribute.get_strategy().num_replicas_in_sync > 1:
-      seed = tf.random.experimental.stateless_fold_in(
-          tf.cast(seed, tf.int64), tf.cast(context.replica_id_in_sync_group, tf.int64))
-    return tf.cast(seed, tf.int32)
+    return seeds.fold_replica(seeds.train_noise(self.seed, step))
 
   def _eval_seed(self):
     # SeedGenerator yields int64 [2]; TFP's stateless samplers want int32 [2].
-    return self._fold_replica(tf.cast(self._eval_seeds.next(), tf.int64))
+    return seeds.fold_replica(tf.cast(self._eval_seeds.next(), tf.int64))
 
   # ---- the objective ----------------------------------------------------------------------
 
@@ -222,26 +205,14 @@ class DecompVAE(keras.Model):
         all_gather=all_gather)
 
   def _objective(self, x, seed, beta, alpha, training):
-    """Returns (loss scaled for the replica sum, dict of this replica's metric values)."""
+    """Returns (loss scaled for the replica sum, dict of this replica's metric values, batch)."""
     terms = self.compute_terms(x, seed, training=training)
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    reconstruction, kl = terms["reconstruction"], terms["kl"]
-    global_batch = tf.shape(reconstruction)[0] * num_replicas
-    divergence = tf.convert_to_tensor(terms["divergence"], reconstruction.dtype)
     if self.divergence is None:
       alpha = tf.zeros_like(alpha)
-    # Keras sums gradients over replicas: per-example terms against the global batch, the
-    # (already global) divergence divided by the replica count.
-    scaled = (tf.nn.compute_average_loss(reconstruction, global_batch_size=global_batch)
-              + beta * tf.nn.compute_average_loss(kl, global_batch_size=global_batch)
-              + alpha * divergence / num_replicas)
-    if self.losses:
-      scaled += tf.add_n(self.losses) / num_replicas
-    rec_mean, kl_mean = tf.reduce_mean(reconstruction), tf.reduce_mean(kl)
-    values = {"loss": rec_mean + beta * kl_mean + alpha * divergence,
-              "reconstruction": rec_mean, "kl": kl_mean, "divergence": divergence,
-              "elbo": -(rec_mean + kl_mean)}
-    return scaled, values, tf.shape(reconstruction)[0]
+    scaled, values = objectives.combine_terms(
+        terms, beta, alpha, num_replicas=tf.distribute.get_strategy().num_replicas_in_sync,
+        extra_loss=tf.add_n(self.losses) if self.losses else None)
+    return scaled, values, tf.shape(terms["reconstruction"])[0]
 
   def _update_metrics(self, values, batch, beta, alpha):
     weight = tf.cast(batch, tf.float32)
@@ -333,7 +304,7 @@ class DecompVAE(keras.Model):
     """
     loc, scale = self.encode(x)
     if sample:
-      z = posteriors.diagonal_gaussian(loc, scale).sample(seed=_stateless(seed))
+      z = posteriors.diagonal_gaussian(loc, scale).sample(seed=seeds.stateless(seed))
     else:
       z = loc
     return self.decode(z)
@@ -348,7 +319,7 @@ class DecompVAE(keras.Model):
     Returns:
       [n, *x_shape] float32 tensor.
     """
-    return self.decode(self.prior.sample(n, seed=_stateless(seed)))
+    return self.decode(self.prior.sample(n, seed=seeds.stateless(seed)))
 
   def traverse(self, x, dim, values):
     """Latent traversals: decode E[z|x] with dimension `dim` set to each of `values`.

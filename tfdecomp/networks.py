@@ -28,7 +28,9 @@ import keras
 from keras import layers
 from keras import ops
 
-__all__ = ["PositiveScale", "mlp", "conv64", "dcgan32", "get", "NAMES"]
+from tfdecomp import registry
+
+__all__ = ["PositiveScale", "mlp", "conv64", "dcgan32", "build", "get", "NAMES", "REGISTRY"]
 
 _EPSILON = 1e-6
 
@@ -227,16 +229,68 @@ def dcgan32(latent_dim=50, channels=1, params_per_channel=1, base_filters=32, na
   return encoder, decoder
 
 
-_BUILDERS = {"mlp": mlp, "conv64": conv64, "dcgan32": dcgan32}
-NAMES = tuple(_BUILDERS)
+REGISTRY = registry.Registry("network")
+"""Networks by name. Each entry builds (encoder, decoder) from the shape of one example, the
+latent size and the likelihood's parameters per channel; `accepts(input_shape)` (registered info)
+says which example shapes it takes."""
+
+
+def _register(name, from_shape, builder, accepts, describe):
+  REGISTRY.register(name, from_shape, builder=builder, accepts=accepts, describe=describe)
+
+
+def _mlp_from_shape(input_shape, latent_dim, params_per_channel=2, **options):
+  return mlp(input_dim=int(input_shape[0]), latent_dim=latent_dim,
+             params_per_channel=params_per_channel, **options)
+
+
+def _image_builder(fn):
+  def build(input_shape, latent_dim, params_per_channel=1, **options):
+    return fn(latent_dim=latent_dim, channels=int(input_shape[-1]),
+              params_per_channel=params_per_channel, **options)
+  build.__name__ = fn.__name__
+  build.__doc__ = fn.__doc__
+  return build
+
+
+_register("mlp", _mlp_from_shape, mlp, lambda shape: len(shape) == 1, "vectors [F]")
+_register("conv64", _image_builder(conv64), conv64,
+          lambda shape: len(shape) == 3 and tuple(shape[:2]) == (64, 64), "64x64xC images")
+_register("dcgan32", _image_builder(dcgan32), dcgan32,
+          lambda shape: len(shape) == 3 and tuple(shape[:2]) == (32, 32), "32x32xC images")
+NAMES = REGISTRY.names()
+
+
+def build(name, input_shape, latent_dim, params_per_channel=1, **options):
+  """Builds the named (encoder, decoder) pair for examples of `input_shape`.
+
+  Args:
+    name: a registered network ("mlp", "conv64", "dcgan32").
+    input_shape: the shape of one example, e.g. (2,) or (64, 64, 1).
+    latent_dim: D.
+    params_per_channel: the likelihood's decoder outputs per data channel.
+    **options: the builder's own options (e.g. hidden_units for "mlp").
+
+  Returns:
+    (encoder, decoder).
+
+  Raises:
+    ValueError: for an unknown name or an input shape the network does not take.
+  """
+  info = REGISTRY.info(name)
+  input_shape = tuple(int(d) for d in input_shape)
+  if not info["accepts"](input_shape):
+    raise ValueError(f"network {name!r} takes {info['describe']}; the data's examples have shape "
+                     f"{list(input_shape)}.")
+  return REGISTRY.get(name)(input_shape, latent_dim, params_per_channel, **options)
 
 
 def get(name, **kwargs):
-  """Builds the named (encoder, decoder) pair.
+  """Builds the named (encoder, decoder) pair from the builder's own keyword arguments.
 
   Args:
     name: one of `NAMES` ("mlp", "conv64", "dcgan32").
-    **kwargs: the builder's keyword arguments.
+    **kwargs: the builder's keyword arguments (`mlp`, `conv64`, `dcgan32`).
 
   Returns:
     (encoder, decoder) as returned by the builder.
@@ -244,6 +298,4 @@ def get(name, **kwargs):
   Raises:
     ValueError: if `name` is unknown.
   """
-  if name not in _BUILDERS:
-    raise ValueError(f"network name must be one of {', '.join(NAMES)}; got {name!r}.")
-  return _BUILDERS[name](**kwargs)
+  return REGISTRY.info(name)["builder"](**kwargs)

@@ -18,40 +18,16 @@ against the global batch under `tf.distribute`); `decomposition_loss` reduces th
 import numbers
 from typing import Callable, Optional
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfdecomp import divergences
 from tfdecomp import priors as priors_lib
+from tfdecomp import seeds
 
 tfd = tfp.distributions
 
-__all__ = ["DIVERGENCES", "decomposition_terms", "decomposition_loss", "iwae_bound", "make_seed"]
-
-DIVERGENCES = ("mmd", "inclusive_kl", None)
-
-
-def make_seed(seed) -> tf.Tensor:
-  """A stateless int32 [2] seed from None (random), a Python int, or an int [2] tensor.
-
-  A Python int always maps to the same seed (TFP's `sanitize_seed` would draw a new one per call).
-  """
-  if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-    if seed < 0:
-      raise ValueError(f"seed must be a non-negative integer, got {seed}.")
-    state = np.random.SeedSequence(int(seed)).generate_state(2, dtype=np.uint32)
-    return tf.constant(state.view(np.int32))
-  return tfp.random.sanitize_seed(seed)
-
-
-def _check_divergence(divergence):
-  if divergence == "none":
-    return None
-  if divergence not in DIVERGENCES:
-    raise ValueError(f"divergence must be one of 'mmd', 'inclusive_kl' or None, got "
-                     f"{divergence!r}.")
-  return divergence
+__all__ = ["combine_terms", "decomposition_terms", "decomposition_loss", "iwae_bound"]
 
 
 def _check_num_samples(num_samples, name="num_samples") -> int:
@@ -100,7 +76,7 @@ def decomposition_terms(x, posterior: tfd.Distribution,
                         likelihood_fn: Callable[[tf.Tensor], tfd.Distribution], prior,
                         divergence: Optional[str] = "mmd", num_samples: int = 1, seed=None,
                         all_gather: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
-                        mmd_kwargs: Optional[dict] = None) -> dict:
+                        divergence_kwargs: Optional[dict] = None) -> dict:
   """Per-example terms of the decomposition objective.
 
   Args:
@@ -110,15 +86,17 @@ def decomposition_terms(x, posterior: tfd.Distribution,
     likelihood_fn: maps z [N, D] to p(x|z), a distribution with batch shape [N] and event shape
       x.shape[1:] (e.g. `lambda z: likelihood.distribution(decoder(z))`).
     prior: a `tfdecomp.priors.Prior` or a TFP distribution with event shape [D].
-    divergence: "mmd" (MMD between one posterior sample per example and as many prior samples),
-      "inclusive_kl" (minibatch KL(p(z) || q(z))) or None.
+    divergence: a name in `tfdecomp.divergences.REGISTRY`: "mmd" (MMD between one posterior
+      sample per example and as many prior samples), "inclusive_kl" (minibatch KL(p(z) || q(z)));
+      or None / "none".
     num_samples: S, posterior samples per example for the reconstruction and Monte Carlo KL.
     seed: None, int or stateless int32 [2] seed.
     all_gather: optional function concatenating a tensor over replicas along axis 0 (e.g.
       `tf.distribute.get_replica_context().all_gather(t, axis=0)`); the divergence's inputs (posterior
       samples or parameters, and this replica's prior samples) are gathered so that D is computed on
       the global batch, identically on every replica.
-    mmd_kwargs: optional keyword arguments of `divergences.mmd` (kernel, scales, per_dimension).
+    divergence_kwargs: optional keyword arguments of the divergence (for "mmd": kernel, scales,
+      per_dimension).
 
   Returns:
     A dict with "reconstruction" [B] = -mean_s log p(x|z_s); "kl" [B] = KL(q(z|x) || p(z)), analytic
@@ -128,7 +106,7 @@ def decomposition_terms(x, posterior: tfd.Distribution,
   Raises:
     ValueError: for an unknown divergence, a bad num_samples, or mismatched shapes.
   """
-  divergence = _check_divergence(divergence)
+  divergence = divergences.resolve(divergence)
   num_samples = _check_num_samples(num_samples)
   x = tf.convert_to_tensor(x)
   _check_posterior(x, posterior)
@@ -137,7 +115,7 @@ def decomposition_terms(x, posterior: tfd.Distribution,
       distribution.event_shape[0] != posterior.event_shape[0]):
     raise ValueError(f"the posterior has {posterior.event_shape[0]} latent dimensions but the prior "
                      f"has {distribution.event_shape[0]}.")
-  posterior_seed, prior_seed = tfp.random.split_seed(make_seed(seed), n=2)
+  posterior_seed, prior_seed = tfp.random.split_seed(seeds.make_seed(seed), n=2)
 
   z = posterior.sample(num_samples, seed=posterior_seed)  # [S, B, D]
   reconstruction = -tf.reduce_mean(_expected_log_likelihood(x, z, likelihood_fn), axis=0)
@@ -149,31 +127,69 @@ def decomposition_terms(x, posterior: tfd.Distribution,
   else:
     batch = tf.shape(z)[1]
     prior_samples = gather(distribution.sample(batch, seed=prior_seed))
-    if divergence == "mmd":
-      divergence_value = divergences.mmd(gather(z[0]), prior_samples, **(mmd_kwargs or {}))
-    else:
-      divergence_value = divergences.inclusive_kl(
-          distribution, gather(posterior.mean()), gather(posterior.stddev()),
-          prior_samples=prior_samples)
+    needed = divergences.REGISTRY.info(divergence)["inputs"]
+    inputs = {"z": lambda: z[0], "loc": posterior.mean, "scale": posterior.stddev}
+    gathered = {k: gather(inputs[k]()) if k in needed else None for k in inputs}
+    divergence_value = divergences.REGISTRY.get(divergence)(
+        distribution, prior_samples=prior_samples, **gathered, **(divergence_kwargs or {}))
   return {"reconstruction": reconstruction, "kl": kl, "divergence": divergence_value, "z": z}
+
+
+def combine_terms(terms: dict, beta, alpha, num_replicas: int = 1, extra_loss=None):
+  """The objective's equation, in the one place it is written.
+
+    loss = mean_i reconstruction_i + beta * mean_i kl_i + alpha * D
+
+  Args:
+    terms: `decomposition_terms` output: "reconstruction" [B] and "kl" [B] (this replica's
+      examples) and "divergence", a scalar on the global batch.
+    beta: weight >= 0 of KL(q(z|x) || p(z)) (number or scalar tensor).
+    alpha: weight >= 0 of D(q(z), p(z)).
+    num_replicas: R, replicas whose gradients are summed (Keras 3 sums them under
+      tf.distribute). The loss to differentiate reduces the per-example terms against the global
+      batch B * R (`tf.nn.compute_average_loss`) and divides the (already global) D and
+      `extra_loss` by R, so that the sum over replicas is the single-device gradient.
+    extra_loss: optional scalar added to the loss (e.g. `model.losses`), divided by R.
+
+  Returns:
+    (loss_to_differentiate, values): the scaled scalar loss, and the dict of scalars "loss",
+    "reconstruction", "kl", "divergence" (batch means of this replica, D as given) and "elbo" =
+    -(reconstruction + kl).
+  """
+  reconstruction, kl = terms["reconstruction"], terms["kl"]
+  dtype = reconstruction.dtype
+  beta = tf.cast(beta, dtype)
+  alpha = tf.cast(alpha, dtype)
+  divergence = tf.convert_to_tensor(terms["divergence"], dtype)
+  global_batch = tf.shape(reconstruction)[0] * num_replicas
+  scaled = (tf.nn.compute_average_loss(reconstruction, global_batch_size=global_batch)
+            + beta * tf.nn.compute_average_loss(kl, global_batch_size=global_batch)
+            + alpha * divergence / num_replicas)
+  if extra_loss is not None:
+    scaled += tf.cast(extra_loss, dtype) / num_replicas
+  rec_mean, kl_mean = tf.reduce_mean(reconstruction), tf.reduce_mean(kl)
+  values = {"loss": rec_mean + beta * kl_mean + alpha * divergence,
+            "reconstruction": rec_mean, "kl": kl_mean, "divergence": divergence,
+            "elbo": -(rec_mean + kl_mean)}
+  return scaled, values
 
 
 def decomposition_loss(x, posterior: tfd.Distribution,
                        likelihood_fn: Callable[[tf.Tensor], tfd.Distribution], prior, beta, alpha,
                        divergence: Optional[str] = "mmd", num_samples: int = 1, seed=None,
-                       mmd_kwargs: Optional[dict] = None) -> dict:
+                       divergence_kwargs: Optional[dict] = None) -> dict:
   """The decomposition objective on a batch, as scalars averaged over the batch.
 
   Args:
-    x, posterior, likelihood_fn, prior, divergence, num_samples, seed, mmd_kwargs: see
+    x, posterior, likelihood_fn, prior, divergence, num_samples, seed, divergence_kwargs: see
       `decomposition_terms`.
     beta: weight >= 0 of KL(q(z|x) || p(z)).
     alpha: weight >= 0 of the divergence D(q(z), p(z)).
 
   Returns:
-    A dict of scalars: "reconstruction" (mean of -E_q log p(x|z)), "kl" (mean KL), "divergence" (D),
-    "loss" = reconstruction + beta * kl + alpha * divergence (to minimise), and "elbo" =
-    -(reconstruction + kl).
+    A dict of scalars (`combine_terms`): "reconstruction" (mean of -E_q log p(x|z)), "kl" (mean
+    KL), "divergence" (D), "loss" = reconstruction + beta * kl + alpha * divergence (to
+    minimise), and "elbo" = -(reconstruction + kl).
 
   Raises:
     ValueError: for negative beta or alpha, and as `decomposition_terms`.
@@ -181,14 +197,9 @@ def decomposition_loss(x, posterior: tfd.Distribution,
   beta = _check_weight("beta", beta)
   alpha = _check_weight("alpha", alpha)
   terms = decomposition_terms(x, posterior, likelihood_fn, prior, divergence=divergence,
-                              num_samples=num_samples, seed=seed, mmd_kwargs=mmd_kwargs)
-  reconstruction = tf.reduce_mean(terms["reconstruction"])
-  kl = tf.reduce_mean(terms["kl"])
-  dtype = reconstruction.dtype
-  loss = (reconstruction + tf.cast(beta, dtype) * kl +
-          tf.cast(alpha, dtype) * terms["divergence"])
-  return {"loss": loss, "reconstruction": reconstruction, "kl": kl,
-          "divergence": terms["divergence"], "elbo": -(reconstruction + kl)}
+                              num_samples=num_samples, seed=seed,
+                              divergence_kwargs=divergence_kwargs)
+  return combine_terms(terms, beta, alpha)[1]
 
 
 def iwae_bound(x, posterior: tfd.Distribution,
@@ -220,9 +231,9 @@ def iwae_bound(x, posterior: tfd.Distribution,
   sizes = [chunk_size] * (num_samples // chunk_size)
   if num_samples % chunk_size:
     sizes.append(num_samples % chunk_size)
-  seeds = tfp.random.split_seed(make_seed(seed), n=len(sizes))  # a list of [2] seeds
+  chunk_seeds = tfp.random.split_seed(seeds.make_seed(seed), n=len(sizes))  # a list of [2] seeds
   log_weights = []
-  for size, chunk_seed in zip(sizes, seeds):
+  for size, chunk_seed in zip(sizes, chunk_seeds):
     z = posterior.sample(size, seed=chunk_seed)  # [k, B, D]
     log_weights.append(_expected_log_likelihood(x, z, likelihood_fn) +
                        distribution.log_prob(z) - posterior.log_prob(z))

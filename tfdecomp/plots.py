@@ -11,19 +11,22 @@ the suffix says otherwise), creating parent directories and replacing the file a
   image_grid(rows)                          rows of images (reconstructions, samples)
   reconstructions(x, x_rec)                 originals above reconstructions
   traversals(images)                        latent traversals, one row per latent dimension
+  run_figures(model, config, history, x, y, plots_dir)   every figure that applies to a run
 """
 
 import csv
 import math
 import os
-import tempfile
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tfdecomp import _io
+
 __all__ = ["save", "read_history", "training_curves", "aggregate_posterior",
-           "scatter_reconstructions", "image_grid", "reconstructions", "traversals"]
+           "scatter_reconstructions", "image_grid", "reconstructions", "traversals",
+           "run_figures"]
 
 # Plotted in this order when present; other numeric history columns follow.
 _CURVES = ("loss", "reconstruction", "kl", "divergence", "elbo", "beta", "alpha")
@@ -38,18 +41,9 @@ def _figure(width, height):
 def save(fig, path):
   """Writes `fig` to `path` atomically (temporary file + rename); returns `path`."""
   path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
   suffix = os.path.splitext(path)[1] or ".png"
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-  os.close(fd)
-  try:
+  with _io.atomic_path(path, suffix=suffix) as tmp:
     fig.savefig(tmp, format=suffix[1:], bbox_inches="tight")
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
   return path
 
 
@@ -293,3 +287,51 @@ def traversals(images, path=None, values=None, dims=None):
     values = np.asarray(values)
     title += f" (z_d from {values.min():.2g} to {values.max():.2g})"
   return image_grid(images, path=path, row_labels=[f"z{d}" for d in dims], title=title)
+
+
+def run_figures(model, config, history, x_eval, labels, plots_dir):
+  """Writes every figure that applies to a trained run; returns their paths.
+
+  Training curves (from `history`); for 2-D latents the aggregate posterior over the prior's
+  density; reconstructions (scatter for 2-D data, images otherwise); for images also prior
+  samples and traversals of the first latent dimensions.
+
+  Args:
+    model: the trained `DecompVAE`.
+    config: its `tfdecomp.configs.Config` (seed, latent size, experiment name).
+    history: rows of history.csv ({"epoch": ..., "loss": ...} per epoch), or empty.
+    x_eval: evaluation examples [N, ...] (the first 2,000 are drawn).
+    labels: their labels [N] (colour the codes) or None.
+    plots_dir: the run's plots/ directory.
+  """
+  from tfdecomp import seeds  # pylint: disable=g-import-not-at-top  (imports TensorFlow)
+  paths = []
+  join = lambda name: os.path.join(plots_dir, name)  # noqa: E731
+  if history:
+    cols = {k: [row.get(k, float("nan")) for row in history] for k in history[-1]}
+    training_curves(cols, path=join("training_curves.png"), title=config.experiment)
+    paths.append(join("training_curves.png"))
+  x = x_eval[:2000]
+  loc, scale = (np.asarray(t) for t in model.encode(x, batch_size=500))
+  if config.latent_dim == 2:
+    rng = seeds.figures_rng(config.seed)
+    samples = loc + scale * rng.standard_normal(loc.shape)
+    aggregate_posterior(
+        loc, lambda z: model.prior.log_prob(z).numpy(), samples=samples,
+        labels=None if labels is None or np.ndim(labels) != 1 else labels[:len(x)],
+        path=join("aggregate_posterior.png"))
+    paths.append(join("aggregate_posterior.png"))
+  if x.ndim == 2:
+    if x.shape[1] == 2:
+      scatter_reconstructions(x, np.asarray(model.decode(loc)), path=join("reconstructions.png"))
+      paths.append(join("reconstructions.png"))
+  else:
+    reconstructions(x[:10], np.asarray(model.decode(loc[:10])), path=join("reconstructions.png"))
+    samples = np.asarray(model.sample(10, seed=seeds.figures_sample_seed(config.seed)))
+    image_grid(samples[None], path=join("samples.png"), title="samples from the prior")
+    values = np.linspace(-2.5, 2.5, 9)
+    rows = np.stack([np.asarray(model.traverse(x[:1], d, values))[0]
+                     for d in range(min(config.latent_dim, 10))])
+    traversals(rows, path=join("traversals.png"), values=values)
+    paths += [join(n) for n in ("reconstructions.png", "samples.png", "traversals.png")]
+  return paths

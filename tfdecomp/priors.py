@@ -22,6 +22,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfdecomp import registry
+
 tfd = tfp.distributions
 
 __all__ = [
@@ -34,6 +36,8 @@ __all__ = [
     "PINWHEEL_LOCS",
     "as_distribution",
     "get",
+    "NAMES",
+    "REGISTRY",
 ]
 
 # The clustering experiment's component means (Mathieu et al., 2019, pinwheel data).
@@ -402,20 +406,58 @@ def as_distribution(prior: Union[Prior, tfd.Distribution]) -> tfd.Distribution:
                    f"{type(prior).__name__}.")
 
 
-_PRIORS = {"gaussian": Gaussian, "student_t": StudentT, "sparse": Sparse, "mixture": Mixture}
+REGISTRY = registry.Registry("prior")
+"""Priors by name. Each factory takes latent_dim, the keyword `data` (examples [N, ...] for
+data-dependent priors such as "anisotropic"; ignored by the others) and its own options; the
+registered `default_variance_scale` is used when a config gives none."""
+
+
+@REGISTRY.register("gaussian", default_variance_scale=1.0)
+def _gaussian(latent_dim, *, data=None, variance_scale=1.0, learnable=False):
+  del data
+  return Gaussian(latent_dim, variance_scale=variance_scale, learnable=learnable)
+
+
+@REGISTRY.register("anisotropic", default_variance_scale=1.0, needs_data=True)
+def _anisotropic(latent_dim, *, data=None, variance_scale=1.0, learnable=False):
+  if data is None:
+    raise ValueError("the anisotropic prior needs data: its variances follow the data's PCA "
+                     "spectrum (pass data=examples [N, ...]).")
+  return Gaussian.from_pca(data, latent_dim, variance_scale=variance_scale, learnable=learnable)
+
+
+@REGISTRY.register("student_t", default_variance_scale=1.0)
+def _student_t(latent_dim, *, data=None, df=9.0, variance_scale=1.0, learnable=False):
+  del data
+  return StudentT(latent_dim, df=df, variance_scale=variance_scale, learnable=learnable)
+
+
+@REGISTRY.register("sparse", default_variance_scale=1.0)
+def _sparse(latent_dim, *, data=None, gamma=0.8, variance_scale=1.0, learnable=False):
+  del data
+  return Sparse(latent_dim, gamma=gamma, variance_scale=variance_scale, learnable=learnable)
+
+
+@REGISTRY.register("mixture", default_variance_scale=0.03)
+def _mixture(latent_dim, *, data=None, mixture_locs=None, variance_scale=0.03, learnable=False):
+  del data
+  return Mixture(locs=mixture_locs, variance_scale=variance_scale, learnable=learnable,
+                 latent_dim=latent_dim)
+
+
+NAMES = REGISTRY.names()
 
 
 def get(name: str, latent_dim: int, **kwargs) -> Prior:
-  """Builds a prior by name: "gaussian", "student_t" (needs df), "sparse" (needs gamma), "mixture".
+  """Builds a prior by name (see `REGISTRY`): "gaussian", "anisotropic" (needs `data`),
+  "student_t" (`df`), "sparse" (`gamma`), "mixture" (`mixture_locs`).
 
   Args:
-    name: one of the names above.
-    latent_dim: D (for "mixture" it must match the width of `locs`).
-    **kwargs: the prior's constructor arguments.
+    name: a registered name.
+    latent_dim: D (for "mixture" it must match the width of the locations).
+    **kwargs: the prior's options; options other priors take are ignored.
 
   Raises:
     ValueError: for an unknown name or invalid arguments.
   """
-  if name not in _PRIORS:
-    raise ValueError(f"unknown prior {name!r}; choose one of {sorted(_PRIORS)}.")
-  return _PRIORS[name](latent_dim=latent_dim, **kwargs)
+  return REGISTRY.build(name, latent_dim, **kwargs)

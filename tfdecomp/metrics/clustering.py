@@ -17,6 +17,8 @@ import numpy as np
 from scipy import optimize
 from sklearn import metrics as sk_metrics
 
+from tfdecomp import seeds
+
 
 def _locs_and_log_probs(prior, codes, assignment):
   """Component scores [N, K] (higher is better) from a prior, a distribution or locs [K, D]."""
@@ -112,7 +114,7 @@ def clustering_mmd(posterior_samples, prior=None, prior_samples=None,
                    num_samples: int = 1000, seed: int = 0) -> Optional[float]:
   """`tfdecomp.divergences.mmd` between aggregate-posterior and prior samples (None if no prior
   samples can be had: `prior` given as bare means and `prior_samples` None)."""
-  rng = np.random.default_rng(seed)
+  rng = seeds.metric_rng(seed)
   q = np.asarray(posterior_samples, dtype=np.float32)
   if prior_samples is None:
     if prior is None or isinstance(prior, (np.ndarray, list, tuple)):

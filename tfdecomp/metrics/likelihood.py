@@ -13,6 +13,7 @@ import tensorflow_probability as tfp
 
 from tfdecomp import objectives
 from tfdecomp import posteriors
+from tfdecomp import seeds
 
 tfd = tfp.distributions
 
@@ -71,7 +72,7 @@ def likelihood_scores(data: Union[np.ndarray, Iterable], encode_fn: EncodeFn,
   for step, x in enumerate(_batches(data)):
     x = tf.convert_to_tensor(x, tf.float32)
     posterior = _posterior(encode_fn, x)
-    batch_seed = tf.constant([seed, step], tf.int32)
+    batch_seed = seeds.likelihood_batch(seed, step)
     terms = objectives.decomposition_terms(x, posterior, likelihood_fn, prior, divergence=None,
                                            num_samples=1, seed=batch_seed)
     totals["reconstruction"] += float(tf.reduce_sum(terms["reconstruction"]))
@@ -80,7 +81,7 @@ def likelihood_scores(data: Union[np.ndarray, Iterable], encode_fn: EncodeFn,
       bound = objectives.iwae_bound(x, posterior, likelihood_fn, prior,
                                     num_samples=int(num_importance_samples),
                                     chunk_size=chunk_size,
-                                    seed=tf.constant([seed, step + 1_000_003], tf.int32))
+                                    seed=seeds.iwae_batch(seed, step))
       totals["iwae"] += float(tf.reduce_sum(bound))
     count += int(x.shape[0])
   if count == 0:

@@ -13,6 +13,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 import threadpoolctl
 
+from tfdecomp import seeds
 from tfdecomp.ground_truth import GroundTruthData
 
 RepresentationFn = Callable[[np.ndarray], np.ndarray]
@@ -35,9 +36,7 @@ def single_threaded_blas():
 
 def make_rng(seed) -> np.random.Generator:
   """A NumPy Generator from an int seed, a SeedSequence or an existing Generator."""
-  if isinstance(seed, np.random.Generator):
-    return seed
-  return np.random.default_rng(seed)
+  return seeds.metric_rng(seed)
 
 
 def check_positive(name: str, value: int) -> int:

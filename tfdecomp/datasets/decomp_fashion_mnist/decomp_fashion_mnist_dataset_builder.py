@@ -16,11 +16,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from tfdecomp.datasets.decomp_fashion_mnist import idx
-
-FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
+from tfdecomp.datasets.decomp_fashion_mnist.files import FILES
 LABEL_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot")
 

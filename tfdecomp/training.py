@@ -1,0 +1,184 @@
+"""The training procedure: from a `Config` to a trained, evaluated run directory.
+
+  import tfdecomp
+  config = tfdecomp.configs.make("clustering", epochs=50, seed=1)
+  result = tfdecomp.training.train(config, "runs/my-run")   # resumes if the run exists
+  result.metrics["elbo"], result.model.encode(x)
+
+`train` does, in order:
+  1. data: the training stream (`tfdecomp.data.training_data`: the batch of step t a pure
+     function of (seed, t)), examples for data-dependent priors, and the evaluation split;
+  2. the run directory (`tfdecomp.runs.RunDirectory`): config.json, or a check that an existing
+     run holds the same settings;
+  3. the model: `tfdecomp.seeds.initialize(seed)`, then `tfdecomp.builders.build_model` and
+     `compile_model`, so that preparing a data set (which draws random numbers) cannot change
+     the initial weights;
+  4. resume from the newest readable checkpoint, if any;
+  5. `fit` with the run's callbacks (`tfdecomp.callbacks`): checkpoints + history.csv after every
+     epoch, TensorBoard scalars, NaN stop, progress line;
+  6. the test-set loss terms to metrics.json, and the figures to plots/.
+
+Errors a user can fix are `tfdecomp.configs.ConfigError` (settings, including those that only
+fail against the data), `tfdecomp.data.DataError` / `FileNotFoundError` (data),
+`tfdecomp.runs.RunError` (run directory); a non-finite loss raises `NonFiniteLoss` after keeping
+the last good checkpoint.
+"""
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Any, Callable, List, Optional, Sequence
+
+from tfdecomp import configs as configs_lib
+from tfdecomp import runs as runs_lib
+
+__all__ = ["train", "TrainResult", "NonFiniteLoss", "EVAL_EXAMPLES"]
+
+#: Evaluation examples for the test-set loss and the figures.
+EVAL_EXAMPLES = 10000
+
+
+class NonFiniteLoss(RuntimeError):
+  """Training stopped on a NaN/inf loss; the last good checkpoint was kept."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+  """What `train` returns.
+
+  Attributes:
+    run_dir: the run directory.
+    config: the config trained.
+    model: the trained `DecompVAE`.
+    metrics: the test-set loss terms written to metrics.json.
+    history: one dict per finished epoch (as history.csv).
+    epochs: epochs finished in total.
+    steps: optimizer steps taken in total.
+    resumed_from: epochs that were already done when this call started.
+    seconds: wall time of this call.
+    figures: paths of the figures written.
+  """
+  run_dir: str
+  config: configs_lib.Config
+  model: Any
+  metrics: dict
+  history: List[dict]
+  epochs: int
+  steps: int
+  resumed_from: int
+  seconds: float
+  figures: List[str]
+
+
+def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
+          manual_dir: Optional[str] = None, command: Optional[str] = None,
+          callbacks: Sequence = (), progress: bool = True, stream=None,
+          warn: Optional[Callable[[str], None]] = None, figures: bool = True) -> TrainResult:
+  """Trains (or resumes) the run of `config` in the directory `out`.
+
+  Args:
+    config: a resolved, validated config (`tfdecomp.configs.make`).
+    out: the run directory; an existing run with the same settings is resumed after its last
+      finished epoch (with more `epochs`, training continues).
+    data_dir: TFDS data directory (default `tfdecomp.data.default_data_dir()`).
+    manual_dir: directory with manually downloaded files (Fashion-MNIST, official dSprites).
+    command: the command line that started the run, recorded in config.json.
+    callbacks: more Keras callbacks for `fit`.
+    progress: draw the progress line on `stream`.
+    stream: where progress and notes go (default stderr).
+    warn: receives one line per warning about the run directory (skipped checkpoints).
+    figures: write the figures to plots/.
+
+  Returns:
+    A `TrainResult`.
+
+  Raises:
+    ConfigError, DataError, FileNotFoundError, RunError: see the module docstring.
+    NonFiniteLoss: when training hit a NaN/inf loss.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from tfdecomp import builders  # pylint: disable=g-import-not-at-top
+  from tfdecomp import callbacks as callbacks_lib  # pylint: disable=g-import-not-at-top
+  from tfdecomp import data  # pylint: disable=g-import-not-at-top
+  from tfdecomp import plots  # pylint: disable=g-import-not-at-top
+  from tfdecomp import seeds  # pylint: disable=g-import-not-at-top
+
+  stream = stream or sys.stderr
+  start = time.monotonic()
+  run = runs_lib.RunDirectory(out)
+  if os.path.exists(run.path) and not os.path.isdir(run.path):
+    raise runs_lib.RunError(f"--out={run.path} is a file, not a directory; choose a directory.")
+  data_kwargs = {"data_dir": data_dir, "manual_dir": manual_dir}
+
+  # 1. Data.
+  training = _training_data(config, data_kwargs)
+  example = data.load_numpy(config.dataset_name, "train", max_examples=config.pca_examples,
+                            **data_kwargs)
+  x_eval, labels = data.load_arrays(config.dataset_name, config.eval_split,
+                                    max_examples=EVAL_EXAMPLES, **data_kwargs)
+  steps_per_epoch = training.steps_per_epoch
+
+  # 2. The run directory.
+  run.create(config, command=command, extra={"data": {
+      "source": training.source, "train_examples": training.num_examples,
+      "steps_per_epoch": steps_per_epoch}})
+
+  # 3. The model, seeded after the data.
+  seeds.initialize(config.seed)
+  model = builders.build_model(config, example)
+  builders.compile_model(model, config, steps_per_epoch)
+
+  # 4. Resume.
+  epochs_done, state = run.restore(model, warn=warn)
+  history = list(state["history"]) if state else []
+  if epochs_done:
+    stream.write(f"resuming {run.path} after epoch {epochs_done}/{config.epochs}\n")
+    training = training.from_step(epochs_done * steps_per_epoch)
+
+  # 5. Fit.
+  nonfinite = callbacks_lib.StopOnNonFinite()
+  checkpoint = callbacks_lib.RunCheckpoint(run, state={"config": config.to_dict()},
+                                           history=history, nonfinite=nonfinite)
+  if epochs_done < config.epochs:
+    fit_callbacks = [nonfinite, checkpoint, callbacks_lib.TensorBoard(run.tensorboard_dir),
+                     *callbacks]
+    if progress:
+      fit_callbacks.append(callbacks_lib.RunProgress(config.epochs, steps_per_epoch, epochs_done,
+                                                     stream=stream))
+    model.fit(training.dataset, epochs=config.epochs, initial_epoch=epochs_done,
+              steps_per_epoch=steps_per_epoch, verbose=0, callbacks=fit_callbacks)
+  if nonfinite.message:
+    kept = checkpoint.last_saved_epoch or epochs_done
+    raise NonFiniteLoss(f"{nonfinite.message}; kept the last good checkpoint "
+                        f"(epoch {kept}) in {run.checkpoints_dir}")
+  history = checkpoint.history
+  if history and not os.path.exists(run.history_path):
+    run.write_history(history)
+
+  # 6. Test-set loss terms and figures.
+  eval_n = (len(x_eval) // config.batch_size) * config.batch_size or len(x_eval)
+  results = model.evaluate(x_eval[:eval_n], batch_size=min(config.batch_size, eval_n),
+                           verbose=0, return_dict=True)
+  metrics = {"split": config.eval_split, "examples": int(eval_n),
+             "epochs": config.epochs, **{k: float(v) for k, v in results.items()}}
+  run.write_metrics(metrics)
+  written = (plots.run_figures(model, config, history, np.asarray(x_eval), labels, run.plots_dir)
+             if figures else [])
+  return TrainResult(run_dir=run.path, config=config, model=model, metrics=metrics,
+                     history=history, epochs=config.epochs,
+                     steps=int(model.optimizer.iterations.numpy()), resumed_from=epochs_done,
+                     seconds=time.monotonic() - start, figures=written)
+
+
+def _training_data(config, data_kwargs):
+  from tfdecomp import data  # pylint: disable=g-import-not-at-top
+  try:
+    return data.training_data(
+        config.dataset_name, "train", batch_size=config.batch_size, seed=config.seed,
+        epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
+        **data_kwargs)
+  except data.DataError as e:
+    if "larger than" in str(e):
+      raise configs_lib.ConfigError(f"--batch_size={config.batch_size}: {e}") from None
+    raise
