@@ -28,11 +28,12 @@ import keras
 from keras import layers
 from keras import ops
 
+from tfdecomp import posteriors
 from tfdecomp import registry
 
 __all__ = ["PositiveScale", "mlp", "conv64", "dcgan32", "build", "get", "NAMES", "REGISTRY"]
 
-_EPSILON = 1e-6
+_EPSILON = posteriors.MIN_SCALE
 
 
 @keras.saving.register_keras_serializable(package="tfdecomp")

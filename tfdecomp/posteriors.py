@@ -1,13 +1,13 @@
 """The approximate posterior q(z|x): a diagonal Gaussian built from encoder outputs."""
 
-import tensorflow as tf
 import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 
-__all__ = ["diagonal_gaussian", "scale_from_softplus", "scale_from_log_variance", "MIN_SCALE"]
+__all__ = ["diagonal_gaussian", "MIN_SCALE"]
 
-# Floor on posterior standard deviations, as in the authors' code (softplus(.) + 1e-6).
+# Floor on posterior standard deviations, as in the authors' code (softplus(.) + 1e-6); the
+# encoders' `networks.PositiveScale` adds it, the Normal likelihood too.
 MIN_SCALE = 1e-6
 
 
@@ -23,13 +23,3 @@ def diagonal_gaussian(loc, scale) -> tfd.Distribution:
   """
   return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=1,
                          name="DiagonalGaussian")
-
-
-def scale_from_softplus(raw) -> tf.Tensor:
-  """Standard deviation softplus(raw) + 1e-6 (the paper's pinwheel and Fashion-MNIST encoders)."""
-  return tf.nn.softplus(raw) + MIN_SCALE
-
-
-def scale_from_log_variance(log_variance) -> tf.Tensor:
-  """Standard deviation exp(log_variance / 2) + 1e-6 (the paper's dSprites encoder)."""
-  return tf.exp(0.5 * log_variance) + MIN_SCALE
