@@ -12,6 +12,9 @@ INSTALL_REQUIRES = [
     "tensorflow-probability[tf]>=0.24",
     "keras>=3",
     "tensorflow-datasets>=4.9",
+    # TFDS imports importlib_resources when it prepares a data set but does not install it: the
+    # first run on a new machine (an empty data directory) fails without it.
+    "importlib_resources",
     # TF 2.21 no longer installs TensorBoard; tf.summary.image/histogram need it.
     "tensorboard",
     "numpy",
@@ -25,8 +28,8 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    # tfds.testing imports dill and importlib_resources, which TFDS does not install.
-    "test": ["pytest", "dill", "importlib_resources"],
+    # tfds.testing imports dill, which TFDS does not install.
+    "test": ["pytest", "dill"],
 }
 
 setup(

@@ -11,8 +11,9 @@
                     gamma = 0.8, MMD, beta = 1, alpha = 100, latent 50, batch 500, lr 5e-4,
                     80 epochs.
   sparsity_digits   the sparsity model on the offline digits stand-in (1,438 training images),
-                    with the batch and epochs scaled to the set's size: batch 64, 100 epochs
-                    (2,200 steps).
+                    with the batch and epochs scaled to the set's size: batch 64, 40 epochs
+                    (880 steps, about a minute on 2 CPU cores; test loss close to the training
+                    loss, reconstructions recognisable).
 
 All use Adam with amsgrad (betas 0.9, 0.999) as the authors' code. `get(name)` returns a fresh
 preset; `make(name, **overrides)` applies settings and returns the resolved, validated config.
@@ -150,7 +151,7 @@ def sparsity() -> Config:
 def sparsity_digits() -> Config:
   """The sparsity model on the digits stand-in, batch and epochs scaled to its 1,438 images."""
   return sparsity().replace(experiment="sparsity_digits", dataset="digits", batch_size=64,
-                            epochs=100, steps_per_execution=11)
+                            epochs=40, steps_per_execution=11)
 
 
 PRESETS = {"clustering": clustering, "independence": independence, "sparsity": sparsity,

@@ -147,13 +147,14 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
       fit_callbacks.append(callbacks_lib.RunProgress(config.epochs, steps_per_epoch, epochs_done,
                                                      stream=stream))
     model.fit(training.dataset, epochs=config.epochs, initial_epoch=epochs_done,
-              steps_per_epoch=steps_per_epoch, verbose=0, callbacks=fit_callbacks)
+              steps_per_epoch=steps_per_epoch, verbose=0, callbacks=fit_callbacks,
+              shuffle=False)  # The stream's order is the run's (seeds.data_order).
   if nonfinite.message:
     kept = checkpoint.last_saved_epoch or epochs_done
     raise NonFiniteLoss(f"{nonfinite.message}; kept the last good checkpoint "
                         f"(epoch {kept}) in {run.checkpoints_dir}")
   history = checkpoint.history
-  if history and not os.path.exists(run.history_path):
+  if history:  # Also repairs a history.csv damaged since the checkpoint was written.
     run.write_history(history)
 
   # 6. Test-set loss terms and figures.
