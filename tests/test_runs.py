@@ -25,6 +25,7 @@ def _train(config, out, **kwargs):
   return training.train(config, str(out), progress=False, figures=False, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset, overrides", [
     ("clustering", {}),
     # The streamed path: dSprites rendered by index, a few steps of a small factor grid.
@@ -55,6 +56,7 @@ def _latest(out):
   return runs.RunDirectory(out).checkpoints()[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["weights", "state", "history"])
 def test_a_damaged_file_is_skipped_with_one_warning(tmp_path, damage):
   out = tmp_path / "run"

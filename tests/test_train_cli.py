@@ -60,6 +60,7 @@ def test_resolve_config_overrides():
   assert configs.sparsity().gamma == 0.8 and configs.sparsity().alpha == 100.0
 
 
+@pytest.mark.slow
 def test_cli_writes_every_artefact_and_resumes(tmp_path):
   out = str(tmp_path / "run")
   result = _cli("--epochs=3", f"--out={out}", "--seed=1")
@@ -95,6 +96,7 @@ def _small(**kwargs):
   return configs.make("clustering", **kwargs)
 
 
+@pytest.mark.slow
 def test_same_seed_same_history_and_resume_equals_uninterrupted(tmp_path, capsys):
   config = _small(epochs=4, steps_per_execution=1)
   training.train(config, str(tmp_path / "a"))
