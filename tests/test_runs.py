@@ -138,3 +138,11 @@ def test_config_json_records_the_run(tmp_path):
   assert document["settings"]["prior_variance_scale"] == 0.03
   assert "in memory" in document["data"]["source"]
   assert np.isfinite(json.loads((out / "metrics.json").read_text())["loss"])
+
+
+def test_every_epoch_takes_exactly_its_steps_whatever_steps_per_execution(tmp_path):
+  # 7 steps per epoch and 4 steps per compiled call: a call that does not divide the epoch.
+  config = configs.make("clustering", epochs=3, batch_size=50, steps_per_epoch=7,
+                        steps_per_execution=4)
+  result = _train(config, tmp_path / "run")
+  assert result.steps == 21

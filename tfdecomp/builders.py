@@ -71,11 +71,14 @@ def compile_model(model, config, steps_per_epoch: Optional[int] = None):
   Args:
     model: the model (built inside the strategy's scope, if any).
     config: the config.
-    steps_per_epoch: caps steps_per_execution (a compiled call never spans two epochs).
+    steps_per_epoch: steps_per_execution becomes the largest divisor of it that is <= the
+      config's: a compiled call then never spans two epochs and every epoch takes exactly
+      steps_per_epoch steps (with a call that does not divide the epoch, Keras can run past the
+      epoch's last batch).
   """
   steps = config.steps_per_execution
   if steps_per_epoch is not None:
-    steps = max(1, min(steps, steps_per_epoch))
+    steps = max(d for d in range(1, min(steps, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
   model.compile(optimizer=build_optimizer(config), jit_compile=config.jit,
                 steps_per_execution=steps)
   return model

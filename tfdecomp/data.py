@@ -388,7 +388,7 @@ class TrainingData:
 
   Attributes:
     dataset: `tf.data.Dataset` of x batches [batch_size, *example_shape], from step `start_step`
-      to the end of the last epoch (then it ends).
+      to the end of epoch `epochs + 1` (one spare epoch; then it ends).
     num_examples: N, the size of the training split.
     steps_per_epoch: S.
     start_step: the optimizer step of the first batch of `dataset`.
@@ -476,7 +476,9 @@ def training_data(name: str, split: str = "train", *, batch_size: int, seed: int
 
   def make(first_step):
     start_epoch, offset = divmod(first_step, steps_per_epoch)
-    return (tf.data.Dataset.range(start_epoch, max(epochs, start_epoch))
+    # One spare epoch: Keras's epoch iterator may look one chunk past the last step of `fit`
+    # and would otherwise warn that the input ran out of data.
+    return (tf.data.Dataset.range(start_epoch, max(epochs, start_epoch) + 1)
             .flat_map(epoch_blocks).skip(offset)
             .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE))
