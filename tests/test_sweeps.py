@@ -162,11 +162,9 @@ def test_cli_lists_one_command_per_run_and_they_define_the_same_sweep(tmp_path):
     assert command == sweeps.index_command(expected, index, ("python", "-m", "trainers.sweep"))
 
 
-@pytest.mark.parametrize("args,needle", [
+@pytest.mark.parametrize("args,needle", [  # The other bad grids are tested on the library.
     (["--grid=bogus=1"], "grid axis bogus: unknown setting"),
-    (["--grid=beta=0,-1"], "grid axis beta=-1: --beta must be"),
-    (["--grid=alpha="], "grid axis alpha has no values"),
-    (["--grid=beta=0", "--index=5"], "--index must be in 0..0"),
+    (["--grid=beta=0,-1", "--index=0"], "grid axis beta=-1: --beta must be"),
 ])
 def test_cli_bad_grids_fail_with_one_line_before_training(tmp_path, args, needle):
   out = tmp_path / "s"

@@ -81,6 +81,8 @@ def aggregate_posterior_grid(panels: Dict[tuple, dict], row_values: Sequence, co
                              path=None, title: Optional[str] = None, grid_size: int = 100):
   """The aggregate posterior over the prior's density, one panel per (row value, column value).
 
+  Each panel is scaled to its own codes (1st-99th percentiles) and the prior's region.
+
   Args:
     panels: {(row value, column value): {"loc": E[z|x] [N, 2], "labels": [N] ints or None,
       "prior_log_prob": callable z [M, 2] -> log p(z) [M], or None}}; missing panels are drawn
@@ -95,12 +97,8 @@ def aggregate_posterior_grid(panels: Dict[tuple, dict], row_values: Sequence, co
     The `matplotlib.figure.Figure`.
   """
   row_values, col_values = list(row_values) or [None], list(col_values) or [None]
-  points = [np.asarray(p["loc"], np.float64).reshape(-1, 2) for p in panels.values()]
-  (x0, x1), (y0, y1) = _grid_limits(np.concatenate(points) if points else np.zeros((0, 2)))
-  cell = 2.3
-  fig = _figure(cell * len(col_values) + 0.6, cell * len(row_values) + 0.6)
-  gx, gy = np.meshgrid(np.linspace(x0, x1, grid_size), np.linspace(y0, y1, grid_size))
-  grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+  cell = 2.5
+  fig = _figure(cell * len(col_values) + 0.6, cell * len(row_values) + 0.7)
   for r, row in enumerate(row_values):
     for c, col in enumerate(col_values):
       ax = fig.add_subplot(len(row_values), len(col_values), r * len(col_values) + c + 1)
@@ -108,25 +106,30 @@ def aggregate_posterior_grid(panels: Dict[tuple, dict], row_values: Sequence, co
       if panel is None:
         ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes,
                 fontsize=8, color="0.4")
+        ax.set_xticks([])
+        ax.set_yticks([])
       else:
+        loc = np.asarray(panel["loc"], np.float64).reshape(-1, 2)
+        (x0, x1), (y0, y1) = _grid_limits(loc)
         if panel.get("prior_log_prob") is not None:
+          gx, gy = np.meshgrid(np.linspace(x0, x1, grid_size), np.linspace(y0, y1, grid_size))
+          grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
           density = np.exp(np.asarray(panel["prior_log_prob"](grid), np.float64))
           ax.contourf(gx, gy, density.reshape(gx.shape), levels=12, cmap="Blues")
-        loc = np.asarray(panel["loc"], np.float64).reshape(-1, 2)
         labels = panel.get("labels")
         ax.scatter(loc[:, 0], loc[:, 1], s=3, lw=0, cmap="tab10",
                    c=np.asarray(labels) if labels is not None else "tab:red")
-      ax.set_xlim(x0, x1)
-      ax.set_ylim(y0, y1)
-      ax.set_aspect("equal")
-      ax.set_xticks([])
-      ax.set_yticks([])
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=6, length=2, pad=1)
       if r == 0 and col_axis is not None:
         ax.set_title(_setting(col_axis, col), fontsize=9)
       if c == 0 and row_axis is not None:
         ax.set_ylabel(_setting(row_axis, row), fontsize=9)
-  fig.suptitle(title or "aggregate posterior E[z|x] over p(z)", fontsize=10)
-  fig.subplots_adjust(wspace=0.04, hspace=0.04)
+  fig.suptitle((title or "aggregate posterior over p(z)") + "\nE[z|x] coloured by class over "
+               "the prior's density (blue); each panel has its own scale", fontsize=9)
+  fig.subplots_adjust(wspace=0.25, hspace=0.2)
   return _maybe_save(fig, path)
 
 
@@ -251,8 +254,9 @@ def sweep_figures(sweep, rows: List[dict], summary: List[dict], plots_dir: str, 
 
   - 2-D latents with an alpha and/or beta axis: `aggregate_posterior_grid` over beta (rows) x
     alpha (columns) from the first seed's runs, one figure per value of the other axes.
-  - an alpha axis, the sparse prior and Hoyer sparsity results: `metric_lines` of Hoyer sparsity and the IWAE
-    log-likelihood (else the ELBO) against alpha, one line per value of the other axes.
+  - an alpha axis, the sparse prior and Hoyer sparsity results: `metric_lines` of Hoyer
+    sparsity and the IWAE log-likelihood (else the ELBO) against alpha, one line per value of
+    the other axes.
   - a beta axis and FactorVAE results: `metric_lines` of the FactorVAE score and the test-set
     reconstruction against beta, one line per value of the other axes (e.g. the prior).
 

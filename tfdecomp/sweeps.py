@@ -28,7 +28,7 @@ The sweep directory:
                               ("factor_vae.train_accuracy", "likelihood.iwae", ...), timings
   <out>/results_summary.csv   one row per grid point: mean and std over seeds of every column
   <out>/results.md            the Markdown table: mean +- std over seeds (sample std, ddof = 1)
-  <out>/tensorboard/          the HParams dashboard's data (`tensorboard --logdir <out>/tensorboard`)
+  <out>/tensorboard/          the HParams dashboard's data (tensorboard --logdir <out>/tensorboard)
   <out>/plots/                the sweep figures that apply (`tfdecomp.sweep_plots`)
 
 Runs are numbered grid point by grid point (the first axis varies slowest), seeds innermost.
@@ -790,6 +790,7 @@ class Collected:
 
 
 _COUNT_KEYS = re.compile(r"(^|\.)(num_\w+|examples|epochs)$")
+_SCHEDULE = re.compile(r"^(train|test)\.(alpha|beta)$")  # The weights' values at the end.
 
 
 def _flatten(prefix: str, values: dict) -> dict:
@@ -1066,7 +1067,8 @@ def collect(out, *, columns: Optional[Sequence[str]] = None, figures: bool = Tru
       f"{done} done. Mean ± sample std (ddof = 1) over seeds; columns: test.* are the trained "
       f"model's test-set loss terms, the others the evaluation's metrics.\n\n{table}"))
   if hparams:
-    metric_columns = [c for c in numeric if not c.endswith("_seconds")]
+    metric_columns = [c for c in numeric if not c.endswith("_seconds")
+                      and not _COUNT_KEYS.search(c) and not _SCHEDULE.match(c)]
     _replace_directory(paths["tensorboard"],
                        lambda tmp: write_hparams(tmp, sweep, rows, metric_columns))
   written = []
