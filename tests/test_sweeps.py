@@ -335,6 +335,14 @@ def test_collect_tables_match_numpy_and_hparams_read_back(tmp_path):
                 if l.startswith(f"| {sweeps.format_value(entry['point']['gamma'])} | "
                                 f"{sweeps.format_value(entry['point']['alpha'])} |"))
     assert cell in line and f"| {len(names)}/3 |" in line
+  # A run that is not done (here: retraining for more epochs) does not enter the statistics.
+  partial = [{"gamma": 0.0, "status": "done", "x.y": 1.0}, {"gamma": 0.0, "status": "done",
+                                                           "x.y": 3.0},
+             {"gamma": 0.0, "status": "partial", "x.y": 100.0}]
+  (entry,) = sweeps.aggregate(partial, ["gamma"], ["x.y"])
+  assert (entry["runs"], entry["done"], entry["mean"]["x.y"], entry["count"]["x.y"]) == (
+      3, 2, 2.0, 2)
+  np.testing.assert_allclose(entry["std"]["x.y"], np.std([1.0, 3.0], ddof=1))
   assert sweeps.format_mean_std(0.45123, 0.01349) == "0.4512 ± 0.013"
   assert sweeps.format_mean_std(0.45123, float("nan")) == "0.4512"
   assert sweeps.format_mean_std(float("nan"), float("nan")) == "—"

@@ -884,7 +884,8 @@ def aggregate(rows: List[dict], axes: Sequence[str], columns: Sequence[str]) -> 
   """Mean and sample std (ddof = 1) over seeds, per grid point.
 
   Args:
-    rows: results rows (`read_run`), each with the axes' values.
+    rows: results rows (`read_run`), each with the axes' values. Only rows whose status is
+      "done" (or that have no status) enter the statistics; the others are counted in "runs".
     axes: the axis names; rows with equal values on them form one grid point.
     columns: the numeric columns to aggregate; non-finite and missing values are left out.
 
@@ -901,8 +902,9 @@ def aggregate(rows: List[dict], axes: Sequence[str], columns: Sequence[str]) -> 
     entry = {"point": dict(zip(axes, key)), "runs": len(members),
              "done": sum(r.get("status") == "done" for r in members), "mean": {}, "std": {},
              "count": {}}
+    finished = [r for r in members if r.get("status", "done") == "done"]
     for column in columns:
-      values = np.array([r[column] for r in members if isinstance(r.get(column), float)
+      values = np.array([r[column] for r in finished if isinstance(r.get(column), float)
                          and math.isfinite(r[column])], dtype=np.float64)
       entry["count"][column] = int(values.size)
       entry["mean"][column] = float(values.mean()) if values.size else float("nan")
