@@ -53,6 +53,8 @@ setup(
         "console_scripts": [
             "tfdecomp-train=trainers.train:run",
             "tfdecomp-evaluate=trainers.evaluate:run",
+            "tfdecomp-sweep=trainers.sweep:run",
+            "tfdecomp-reproduce=trainers.reproduce:run",
         ],
     },
     classifiers=[

@@ -12,7 +12,8 @@ points (`trainers/`) quiet TensorFlow's start-up themselves.
 Modules: `configs` (settings and presets), `builders` (config -> model), `training` (the
 procedure), `runs` (the run directory), `data` / `datasets` (pipelines and the data-set
 registry), `priors`, `posteriors`, `likelihoods`, `divergences`, `objectives`, `networks`,
-`model`, `schedules`, `seeds`, `callbacks`, `evaluation`, `metrics`, `plots`.
+`model`, `schedules`, `seeds`, `callbacks`, `evaluation`, `metrics`, `plots`, `sweeps` (grids of
+runs, results tables), `sweep_plots`, `reproduce` (the paper's claims).
 """
 
 from tfdecomp import divergences
@@ -35,7 +36,8 @@ __version__ = "0.1.0"
 # Submodules that pull in heavier dependencies (TFDS, scikit-learn, matplotlib) load on first use:
 # `tfdecomp.data.load(...)` works after a plain `import tfdecomp`.
 _LAZY_SUBMODULES = ("builders", "callbacks", "configs", "data", "datasets", "evaluation", "metrics",
-                    "model", "networks", "plots", "runs", "schedules", "training")
+                    "model", "networks", "plots", "reproduce", "runs", "schedules", "sweep_plots",
+                    "sweeps", "training")
 
 
 def __getattr__(name):
@@ -72,8 +74,11 @@ __all__ = [
     "posteriors",
     "priors",
     "registry",
+    "reproduce",
     "runs",
     "schedules",
     "seeds",
+    "sweep_plots",
+    "sweeps",
     "training",
 ]
