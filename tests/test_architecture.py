@@ -34,10 +34,17 @@ def test_dependencies_point_one_way(package, forbidden):
   assert not offenders, offenders
 
 
+def _lines(path):
+  return len(path.read_text(encoding="utf-8").splitlines())
+
+
 def test_entry_points_stay_thin():
-  lines = sum(len(p.read_text(encoding="utf-8").splitlines())
-              for p in (REPO / "trainers").glob("*.py"))
-  assert lines < 921 // 2, f"trainers/*.py hold {lines} lines; the procedure belongs in tfdecomp"
+  # Before the library owned the procedure, train + evaluate + their shared start-up held 921.
+  core = sum(_lines(REPO / "trainers" / name) for name in ("train.py", "evaluate.py", "_cli.py"))
+  assert core < 921 // 2, f"trainers' train/evaluate/_cli hold {core} lines"
+  for path in (REPO / "trainers").glob("*.py"):
+    if path.name != "_cli.py":
+      assert _lines(path) <= 160, f"{path.name} is {_lines(path)} lines: more than a screen or two"
 
 
 _PROBE = r"""
