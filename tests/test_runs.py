@@ -2,10 +2,13 @@
 
 import json
 import os
+import signal
 import stat
 
 import numpy as np
 import pytest
+
+import keras
 
 from tfdecomp import configs
 from tfdecomp import runs
@@ -60,7 +63,7 @@ def _latest(out):
 @pytest.mark.parametrize("damage", ["weights", "state", "history"])
 def test_a_damaged_file_is_skipped_with_one_warning(tmp_path, damage):
   out = tmp_path / "run"
-  _train(_clustering(), out)
+  _train(_clustering(), out, checkpoint_seconds=0)  # A checkpoint after every epoch.
   reference = tmp_path / "reference"
   _train(_clustering(epochs=4), reference)
   newest = _latest(out)
@@ -88,7 +91,7 @@ def test_a_damaged_file_is_skipped_with_one_warning(tmp_path, damage):
 
 def test_no_readable_checkpoint_is_one_clear_error(tmp_path):
   out = tmp_path / "run"
-  _train(_clustering(epochs=2), out)
+  _train(_clustering(epochs=2), out, checkpoint_seconds=0)
   for checkpoint in runs.RunDirectory(out).checkpoints():
     os.truncate(checkpoint.weights_path, 100)
   with pytest.raises(runs.RunError, match="no checkpoint .* can be read"):
@@ -146,3 +149,89 @@ def test_every_epoch_takes_exactly_its_steps_whatever_steps_per_execution(tmp_pa
                         steps_per_execution=4)
   result = _train(config, tmp_path / "run")
   assert result.steps == 21
+
+
+class _Clock:
+  """A clock that advances `tick` seconds per reading."""
+
+  def __init__(self, tick):
+    self.now, self.tick = 0.0, tick
+
+  def __call__(self):
+    self.now += self.tick
+    return self.now
+
+
+def _record_saves(monkeypatch):
+  saved = []
+  real = runs.RunDirectory.save_checkpoint
+
+  def recording(self, model, epochs_done, state, keep=2):
+    saved.append(epochs_done)
+    assert [row["epoch"] for row in state["history"]] == list(range(1, epochs_done + 1))
+    return real(self, model, epochs_done, state, keep=keep)
+
+  monkeypatch.setattr(runs.RunDirectory, "save_checkpoint", recording)
+  return saved
+
+
+def test_checkpoints_follow_the_epoch_interval_and_the_last_epoch(tmp_path, monkeypatch):
+  saved = _record_saves(monkeypatch)
+  _train(_clustering(epochs=7), tmp_path / "run", checkpoint_seconds=None, checkpoint_epochs=3)
+  assert saved == [3, 6, 7]
+  assert [c.epochs_done for c in runs.RunDirectory(tmp_path / "run").checkpoints()] == [7, 6]
+
+
+def test_checkpoints_follow_the_time_interval(tmp_path, monkeypatch):
+  """every_seconds=2.5 with a clock advancing 1 s per reading: readings at train begin (1) and
+  after epochs 1, 2, 3 (2, 3, 4: due, reset to 4), 4, 5, 6 (5, 6, 7: due) make epochs 3 and 6
+  due; the last epoch (7) is always saved, and each saved history holds exactly its epochs."""
+  from tfdecomp import callbacks
+  saved = _record_saves(monkeypatch)
+  model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+  model.compile(optimizer="adam", loss="mse")
+  checkpoint = callbacks.RunCheckpoint(runs.RunDirectory(tmp_path / "run"), every_seconds=2.5,
+                                       clock=_Clock(1.0))
+  os.makedirs(tmp_path / "run" / "checkpoints")
+  model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=7, verbose=0, callbacks=[checkpoint])
+  assert saved == [3, 6, 7]
+  with pytest.raises(ValueError, match="every_seconds"):
+    callbacks.RunCheckpoint(tmp_path, every_seconds=-1)
+
+
+class _KillAt(keras.callbacks.Callback):
+  """Sends this process SIGTERM after the step of epoch `epoch` (1-based), before its end."""
+
+  def __init__(self, epoch):
+    super().__init__()
+    self.epoch = epoch
+    self._current = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._current = epoch + 1
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self._current == self.epoch:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_mid_epoch_checkpoints_the_last_finished_epoch_and_resume_is_exact(tmp_path):
+  """SIGTERM (turned into KeyboardInterrupt as the entry points do) arrives after epoch 3's
+  step has changed the weights: the checkpoint must hold epoch 2's weights, not the current
+  ones, so that the rerun reproduces the uninterrupted history exactly."""
+  from trainers import _cli
+  _train(_clustering(epochs=5), tmp_path / "whole")
+  previous = signal.getsignal(signal.SIGTERM)
+  _cli.interrupt_on_sigterm()
+  try:
+    with pytest.raises(training.Interrupted, match="epoch 2/5") as raised:
+      _train(_clustering(epochs=5), tmp_path / "run", callbacks=[_KillAt(3)],
+             checkpoint_seconds=None)
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+  assert isinstance(raised.value, KeyboardInterrupt) and raised.value.epochs_done == 2
+  assert [c.epochs_done for c in runs.RunDirectory(tmp_path / "run").checkpoints()] == [2]
+  assert len(_history(tmp_path / "run").splitlines()) == 1 + 2
+  result = _train(_clustering(epochs=5), tmp_path / "run")
+  assert result.resumed_from == 2
+  assert _history(tmp_path / "run") == _history(tmp_path / "whole")

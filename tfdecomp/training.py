@@ -14,14 +14,16 @@
      `compile_model`, so that preparing a data set (which draws random numbers) cannot change
      the initial weights;
   4. resume from the newest readable checkpoint, if any;
-  5. `fit` with the run's callbacks (`tfdecomp.callbacks`): checkpoints + history.csv after every
-     epoch, TensorBoard scalars, NaN stop, progress line;
+  5. `fit` with the run's callbacks (`tfdecomp.callbacks`): checkpoints + history.csv every
+     `checkpoint_seconds` (and after the last epoch, and on Ctrl-C), TensorBoard scalars, NaN
+     stop, progress line;
   6. the test-set loss terms to metrics.json, and the figures to plots/.
 
 Errors a user can fix are `tfdecomp.configs.ConfigError` (settings, including those that only
 fail against the data), `tfdecomp.data.DataError` / `FileNotFoundError` (data),
 `tfdecomp.runs.RunError` (run directory); a non-finite loss raises `NonFiniteLoss` after keeping
-the last good checkpoint.
+the last good checkpoint; a KeyboardInterrupt during training checkpoints the newest finished
+epoch and raises `Interrupted` (a KeyboardInterrupt): rerunning the same call resumes exactly.
 """
 
 import dataclasses
@@ -33,14 +35,35 @@ from typing import Any, Callable, List, Optional, Sequence
 from tfdecomp import configs as configs_lib
 from tfdecomp import runs as runs_lib
 
-__all__ = ["train", "TrainResult", "NonFiniteLoss", "EVAL_EXAMPLES"]
+__all__ = ["train", "TrainResult", "NonFiniteLoss", "Interrupted", "EVAL_EXAMPLES",
+           "CHECKPOINT_SECONDS"]
 
 #: Evaluation examples for the test-set loss and the figures.
 EVAL_EXAMPLES = 10000
 
 
+#: Default seconds of training between checkpoints (one is also written after the last epoch
+#: and on interruption).
+CHECKPOINT_SECONDS = 60.0
+
+
 class NonFiniteLoss(RuntimeError):
   """Training stopped on a NaN/inf loss; the last good checkpoint was kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+  """Training was interrupted (Ctrl-C, or SIGTERM where the caller turns it into
+  KeyboardInterrupt, as the entry points do); the newest finished epoch was checkpointed.
+
+  Attributes:
+    epochs_done: the epochs in the newest checkpoint (0 if none).
+    run_dir: the run directory.
+  """
+
+  def __init__(self, message, epochs_done, run_dir):
+    super().__init__(message)
+    self.epochs_done = epochs_done
+    self.run_dir = run_dir
 
 
 @dataclasses.dataclass
@@ -74,7 +97,9 @@ class TrainResult:
 def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
           manual_dir: Optional[str] = None, command: Optional[str] = None,
           callbacks: Sequence = (), progress: bool = True, stream=None,
-          warn: Optional[Callable[[str], None]] = None, figures: bool = True) -> TrainResult:
+          warn: Optional[Callable[[str], None]] = None, figures: bool = True,
+          checkpoint_seconds: Optional[float] = CHECKPOINT_SECONDS,
+          checkpoint_epochs: Optional[int] = None) -> TrainResult:
   """Trains (or resumes) the run of `config` in the directory `out`.
 
   Args:
@@ -89,6 +114,9 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
     stream: where progress and notes go (default stderr).
     warn: receives one line per warning about the run directory (skipped checkpoints).
     figures: write the figures to plots/.
+    checkpoint_seconds: seconds of training between checkpoints (0: after every epoch; None:
+      only after the last epoch and on interruption).
+    checkpoint_epochs: also checkpoint every this many epochs (None: no epoch interval).
 
   Returns:
     A `TrainResult`.
@@ -96,6 +124,7 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
   Raises:
     ConfigError, DataError, FileNotFoundError, RunError: see the module docstring.
     NonFiniteLoss: when training hit a NaN/inf loss.
+    Interrupted: on KeyboardInterrupt during training, after checkpointing.
   """
   import numpy as np  # pylint: disable=g-import-not-at-top
   from tfdecomp import builders  # pylint: disable=g-import-not-at-top
@@ -139,16 +168,24 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
   # 5. Fit.
   nonfinite = callbacks_lib.StopOnNonFinite()
   checkpoint = callbacks_lib.RunCheckpoint(run, state={"config": config.to_dict()},
-                                           history=history, nonfinite=nonfinite)
+                                           history=history, nonfinite=nonfinite,
+                                           every_seconds=checkpoint_seconds,
+                                           every_epochs=checkpoint_epochs)
   if epochs_done < config.epochs:
     fit_callbacks = [nonfinite, checkpoint, callbacks_lib.TensorBoard(run.tensorboard_dir),
                      *callbacks]
     if progress:
       fit_callbacks.append(callbacks_lib.RunProgress(config.epochs, steps_per_epoch, epochs_done,
                                                      stream=stream))
-    model.fit(training.dataset, epochs=config.epochs, initial_epoch=epochs_done,
-              steps_per_epoch=steps_per_epoch, verbose=0, callbacks=fit_callbacks,
-              shuffle=False)  # The stream's order is the run's (seeds.data_order).
+    try:
+      model.fit(training.dataset, epochs=config.epochs, initial_epoch=epochs_done,
+                steps_per_epoch=steps_per_epoch, verbose=0, callbacks=fit_callbacks,
+                shuffle=False)  # The stream's order is the run's (seeds.data_order).
+    except KeyboardInterrupt:
+      saved = checkpoint.flush() or epochs_done
+      raise Interrupted(f"interrupted; the checkpoint of epoch {saved}/{config.epochs} is in "
+                        f"{run.checkpoints_dir}: rerun the same command to resume",
+                        saved, run.path) from None
   if nonfinite.message:
     kept = checkpoint.last_saved_epoch or epochs_done
     raise NonFiniteLoss(f"{nonfinite.message}; kept the last good checkpoint "

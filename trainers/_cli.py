@@ -7,6 +7,7 @@ library errors into one line on stderr with exit status 2.
 
 import os
 import shlex
+import signal
 import sys
 import tempfile
 import warnings
@@ -95,3 +96,20 @@ def command_line(module: str, prog: str) -> str:
   argv0 = os.path.basename(sys.argv[0]) if sys.argv else prog
   head = [prog] if argv0 == prog else ["python", "-m", module]
   return shlex.join(head + sys.argv[1:])
+
+
+def interrupt_on_sigterm():
+  """Makes SIGTERM (a scheduler's stop, `kill`) raise KeyboardInterrupt, as Ctrl-C does.
+
+  Training catches KeyboardInterrupt, checkpoints the newest finished epoch and stops
+  (`tfdecomp.training.Interrupted`), so a preempted run resumes exactly when rerun.
+  """
+  def handler(signum, frame):  # pylint: disable=unused-argument
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+  signal.signal(signal.SIGTERM, handler)
+
+
+def interrupted(prog, error):
+  """Reports an interrupted run as one line and exits with status 130 (as after Ctrl-C)."""
+  sys.stderr.write(f"\n{prog}: {first_line(error)}\n")
+  sys.exit(130)

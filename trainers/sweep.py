@@ -75,7 +75,8 @@ def main(argv):
   if len(argv) > 1:
     _cli.fail(PROG, f"unexpected arguments {' '.join(argv[1:])!r} (flags are written "
                     "--name=value).")
-  from tfdecomp import configs, data, runs, sweeps  # pylint: disable=g-import-not-at-top
+  from tfdecomp import configs, data, runs, sweeps, training  # pylint: disable=g-import-not-at-top
+  _cli.interrupt_on_sigterm()
   say = lambda line: print(f"{PROG}: {line}", file=sys.stderr, flush=True)  # noqa: E731
   paths = {"data_dir": FLAGS.data_dir, "manual_dir": FLAGS.manual_dir}
   command = _cli.command_line("trainers.sweep", PROG)
@@ -104,6 +105,8 @@ def main(argv):
   except (configs.ConfigError, data.DataError, runs.RunError, sweeps.SweepError,
           FileNotFoundError) as e:
     _cli.fail(PROG, e)
+  except training.Interrupted as e:
+    _cli.interrupted(PROG, f"{e} (the sweep skips finished runs)")
   failed = [o.spec.name for o in outcomes if o.action == "failed"]
   if failed:
     say(f"{len(failed)} run(s) stopped on a non-finite loss: {', '.join(failed)}")

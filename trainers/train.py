@@ -5,7 +5,8 @@ inclusive KL, 500 epochs of batch 400). Other presets: `--experiment=independenc
 `sparsity` (Fashion-MNIST) and `sparsity_digits` (the offline digits stand-in); flags override
 single settings. The procedure and the run directory are `tfdecomp.training.train` and
 `tfdecomp.runs`; this file parses flags and reports errors in one line (exit status 2; a
-non-finite loss exits with 1 and keeps the last good checkpoint).
+non-finite loss exits with 1 and keeps the last good checkpoint; Ctrl-C or SIGTERM checkpoint
+the newest finished epoch and exit with 130: the same command resumes).
 """
 
 import sys
@@ -59,6 +60,11 @@ def define_flags():
   flags.DEFINE_string("manual_dir", None, "Directory with manually downloaded files (Fashion-"
                       "MNIST IDX files, official dSprites npz); default $TFDECOMP_MANUAL_DIR or "
                       "<data_dir>/downloads/manual.")
+  flags.DEFINE_float("checkpoint_secs", 60.0, "Seconds of training between checkpoints (0: after "
+                     "every epoch); one is also written after the last epoch and on Ctrl-C or "
+                     "SIGTERM.", lower_bound=0.0)
+  flags.DEFINE_integer("checkpoint_epochs", None, "Also checkpoint every this many epochs.",
+                       lower_bound=1)
 
 
 def config_from_flags(flag_values):
@@ -79,14 +85,18 @@ def main(argv):
     _cli.fail(PROG, f"unexpected arguments {' '.join(argv[1:])!r} (flags are written "
                     "--name=value).")
   from tfdecomp import configs, data, runs, training  # pylint: disable=g-import-not-at-top
+  _cli.interrupt_on_sigterm()
   try:
     config = config_from_flags(FLAGS)
     out = FLAGS.out or default_out(config)
     result = training.train(config, out, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
                             command=_cli.command_line("trainers.train", PROG),
-                            warn=_cli.warner(PROG))
+                            warn=_cli.warner(PROG), checkpoint_seconds=FLAGS.checkpoint_secs,
+                            checkpoint_epochs=FLAGS.checkpoint_epochs)
   except (configs.ConfigError, data.DataError, runs.RunError, FileNotFoundError) as e:
     _cli.fail(PROG, e)
+  except training.Interrupted as e:
+    _cli.interrupted(PROG, e)
   except training.NonFiniteLoss as e:
     sys.stderr.write(f"{PROG}: {e}\n")
     sys.exit(1)
