@@ -327,6 +327,8 @@ class Mixture(Prior):
   Attributes:
     locs: the current means, numpy float32 [K, D].
     component_weights: the current weights w, numpy float32 [K].
+    means, weights_logits, variances_logits: the variables mu [K, D], u [K], v [D] (trainable as
+      chosen by `learnable`).
   """
 
   def __init__(self, locs=None, variance_scale: float = 0.03, weights=None, variances_logits=None,
@@ -406,7 +408,9 @@ class Mixture(Prior):
   def get_config(self):
     config = super().get_config()
     config.pop("latent_dim")
-    config.update({"locs": self._initial_locs.tolist(), "weights": self._initial_weights.tolist(),
+    # The current means and weights (the initial ones until they are learnt), so a prior rebuilt
+    # from the config alone (e.g. `savedmodels.load`) carries what was learnt.
+    config.update({"locs": self.locs.tolist(), "weights": self.component_weights.tolist(),
                    "learnable": (list(self.learnable) if isinstance(self.learnable, tuple)
                                  else self.learnable)})
     return config
@@ -555,44 +559,16 @@ class FromDistribution(Prior):
     # Keras layers inside the distribution become sublayers (Keras tracks and saves them).
     self._owned_layers = list(dist._flatten(  # pylint: disable=protected-access
         predicate=lambda x: isinstance(x, keras.layers.Layer), expand_composites=False))
-    layer_ids = {id(v) for layer in self._owned_layers for v in layer.variables}
-    # Raw tf.Variables: Keras 3 does not see them, so the weight properties add them.
-    object.__setattr__(self, "_dist_variables",
-                       tuple(v for v in dist.variables if id(v) not in layer_ids))
+    layer_ids = {id(v.value) for layer in self._owned_layers for v in layer.variables}
+    # Raw tf.Variables (bijector parameters, tf_keras networks): Keras 3 does not see them, so
+    # each is wrapped in a keras.Variable sharing its storage (`keras.Variable(tf_variable)`),
+    # which the layer tracks as its own weight (trained, saved and restored by Keras).
+    self.distribution_variables = [
+        keras.Variable(v, trainable=v.trainable, name=v.name.split(":")[0].replace("/", "_"))
+        for v in dist.variables if id(v) not in layer_ids]
     self.variance_scale = None
     self.learnable = bool(self.trainable_weights)
     self.built = True
-
-  # ---- the distribution's variables as weights ----------------------------------------------
-
-  @property
-  def weights(self):
-    return _unique(super().weights + list(self._dist_variables))
-
-  @property
-  def variables(self):
-    return _unique(super().variables + list(self._dist_variables))
-
-  def save_own_variables(self, store):
-    super().save_own_variables(store)
-    for i, variable in enumerate(self._dist_variables):
-      store[f"distribution_{i}"] = variable
-
-  def load_own_variables(self, store):
-    own = {k: store[k] for k in store.keys() if not str(k).startswith("distribution_")}
-    super().load_own_variables(own)
-    stored = sorted((k for k in store.keys() if str(k).startswith("distribution_")),
-                    key=lambda k: int(str(k).split("_")[1]))
-    if len(stored) != len(self._dist_variables):
-      raise ValueError(f"prior {self.name!r}: the file holds {len(stored)} distribution "
-                       f"variables but the distribution has {len(self._dist_variables)}; build "
-                       "the same distribution that was saved.")
-    for key, variable in zip(stored, self._dist_variables):
-      value = np.asarray(store[key])
-      if tuple(value.shape) != tuple(variable.shape):
-        raise ValueError(f"prior {self.name!r}: variable {variable.name} has shape "
-                         f"{tuple(variable.shape)} but the file holds {tuple(value.shape)}.")
-      variable.assign(value)
 
   # ---- the prior -------------------------------------------------------------------------------
 
@@ -626,15 +602,6 @@ class FromDistribution(Prior):
       config["distribution_or_fn"] = keras.saving.deserialize_keras_object(
           config["distribution_or_fn"])
     return cls(**config)
-
-
-def _unique(variables):
-  seen, out = set(), []
-  for v in variables:
-    if id(v) not in seen:
-      seen.add(id(v))
-      out.append(v)
-  return out
 
 
 def as_distribution(prior: Union[Prior, tfd.Distribution]) -> tfd.Distribution:
