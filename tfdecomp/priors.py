@@ -515,6 +515,9 @@ class FromDistribution(Prior):
       (called once, here).
     builder: instead, the name of a builder registered with `register_builder`.
     builder_config: keyword arguments of the builder (JSON-serialisable for saving).
+    weight_values: optional values of the layer's weights, in `weights` order, assigned after
+      building (`get_config` records the current ones, so a prior rebuilt from its config alone,
+      e.g. by `savedmodels.load`, carries what was learnt).
     **kwargs: `keras.layers.Layer` arguments (name, ...).
 
   Raises:
@@ -524,7 +527,8 @@ class FromDistribution(Prior):
 
   def __init__(self, distribution_or_fn: Union[tfd.Distribution, Callable[[], tfd.Distribution],
                                                None] = None,
-               builder: Optional[str] = None, builder_config: Optional[dict] = None, **kwargs):
+               builder: Optional[str] = None, builder_config: Optional[dict] = None,
+               weight_values: Optional[Sequence] = None, **kwargs):
     if (distribution_or_fn is None) == (builder is None):
       raise ValueError("pass either a distribution (or a callable returning one) or builder=NAME "
                        "of a function registered with tfdecomp.priors.register_builder.")
@@ -569,6 +573,20 @@ class FromDistribution(Prior):
     self.variance_scale = None
     self.learnable = bool(self.trainable_weights)
     self.built = True
+    if weight_values is not None:
+      self._assign_weights(weight_values)
+
+  def _assign_weights(self, values):
+    weights = self.weights
+    if len(values) != len(weights):
+      raise ValueError(f"weight_values has {len(values)} arrays but prior {self.name!r} has "
+                       f"{len(weights)} weights; give the values of the same distribution.")
+    for weight, value in zip(weights, values):
+      value = np.asarray(value, weight.dtype)
+      if tuple(value.shape) != tuple(weight.shape):
+        raise ValueError(f"weight_values: {weight.name} has shape {tuple(weight.shape)}, got "
+                         f"{tuple(value.shape)}.")
+      weight.assign(value)
 
   # ---- the prior -------------------------------------------------------------------------------
 
@@ -592,7 +610,8 @@ class FromDistribution(Prior):
       raise TypeError(f"prior {self.name!r}: builder_config must be JSON-serialisable to be "
                       f"saved ({e}).") from None
     config = keras.layers.Layer.get_config(self)
-    config.update({"builder": self.builder, "builder_config": self.builder_config})
+    config.update({"builder": self.builder, "builder_config": self.builder_config,
+                   "weight_values": [np.asarray(w).tolist() for w in self.weights]})
     return config
 
   @classmethod
