@@ -161,7 +161,8 @@ def test_from_distribution_bad_arguments(make, match):
 
 
 def test_builder_config_must_be_json_to_save():
-  prior = priors.FromDistribution(builder="test_maf", builder_config={"hidden_units": (np.int64(3),)})
+  prior = priors.FromDistribution(builder="test_maf",
+                                  builder_config={"hidden_units": (np.int64(3),)})
   with pytest.raises(TypeError, match="JSON"):
     prior.get_config()
 

@@ -12,7 +12,12 @@ Per-dimension variances follow Mathieu et al. (2019):
 
 with D = latent_dim, s = `variance_scale` and v = `variances_logits` (zeros give the isotropic
 variance s). With `learnable=True` the logits v are trained; the total variance sum_d sigma^2_d = s*D
-stays fixed, so the prior cannot shrink or inflate itself to cheat the KL.
+stays fixed, so the prior cannot shrink or inflate itself to cheat the KL. A `Mixture` can also
+learn its weights (through logits) and means (`learnable=("weights", "means", "variances")`).
+
+`FromDistribution` wraps any TFP distribution (a flow, a JointDistribution flattened to a vector);
+the variables it owns are the layer's weights. To save it to `.keras`, build it from a function
+registered with `register_builder`.
 """
 
 import json
