@@ -12,10 +12,16 @@ Per-dimension variances follow Mathieu et al. (2019):
 
 with D = latent_dim, s = `variance_scale` and v = `variances_logits` (zeros give the isotropic
 variance s). With `learnable=True` the logits v are trained; the total variance sum_d sigma^2_d = s*D
-stays fixed, so the prior cannot shrink or inflate itself to cheat the KL.
+stays fixed, so the prior cannot shrink or inflate itself to cheat the KL. A `Mixture` can also
+learn its weights (through logits) and means (`learnable=("weights", "means", "variances")`).
+
+`FromDistribution` wraps any TFP distribution (a flow, a JointDistribution flattened to a vector);
+the variables it owns are the layer's weights. To save it to `.keras`, build it from a function
+registered with `register_builder`.
 """
 
-from typing import Callable, Optional, Sequence, Union
+import json
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
@@ -25,6 +31,7 @@ import tensorflow_probability as tfp
 from tfdecomp import registry
 
 tfd = tfp.distributions
+tfb = tfp.bijectors
 
 __all__ = [
     "Prior",
@@ -33,6 +40,9 @@ __all__ = [
     "Sparse",
     "Mixture",
     "FromDistribution",
+    "register_builder",
+    "BUILDERS",
+    "MIXTURE_PARTS",
     "PINWHEEL_LOCS",
     "as_distribution",
     "get",
@@ -270,25 +280,65 @@ class Sparse(Prior):
     return {**super().get_config(), "gamma": self.gamma, "spike_scale": self.spike_scale}
 
 
+MIXTURE_PARTS = ("weights", "means", "variances")
+"""The parts of a `Mixture` that `learnable` can select."""
+
+
+def _mixture_parts(learnable) -> Tuple[str, ...]:
+  """`learnable` of a Mixture as the tuple of learnt parts, in `MIXTURE_PARTS` order."""
+  if isinstance(learnable, (bool, np.bool_)):
+    return ("variances",) if learnable else ()
+  if isinstance(learnable, str):
+    learnable = [part.strip() for part in learnable.split(",") if part.strip()]
+  try:
+    parts = set(learnable)
+  except TypeError:
+    raise ValueError(f"learnable must be True, False or a subset of {MIXTURE_PARTS}, got "
+                     f"{learnable!r}.") from None
+  unknown = sorted(str(p) for p in parts - set(MIXTURE_PARTS))
+  if unknown:
+    raise ValueError(f"learnable: unknown mixture part(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(MIXTURE_PARTS)}.")
+  return tuple(part for part in MIXTURE_PARTS if part in parts)
+
+
 @keras.saving.register_keras_serializable(package="tfdecomp")
 class Mixture(Prior):
-  """Mixture of K diagonal Gaussians with given means and shared per-dimension variances:
+  """Mixture of K diagonal Gaussians with shared per-dimension variances:
 
-    p(z) = sum_k w_k N(z; mu_k, diag(sigma^2)).
+    p(z) = sum_k w_k N(z; mu_k, diag(sigma^2)),   w = softmax(u),   sigma^2 = s * D * softmax(v).
 
   The default is the paper's clustering prior: 4 equal-weight components at (0, -1), (0, 1),
   (1, 0), (-1, 0) with variance 0.03 per dimension.
 
+  What is learnt is chosen with `learnable`:
+    - "weights": the logits u [K] (initialised to log w), so the weights stay on the simplex
+      (w_k > 0, sum_k w_k = 1);
+    - "means": the component means mu [K, D];
+    - "variances": the logits v [D] of the shared variances (positive, total s * D fixed; see
+      `Prior`).
+  `learnable=True` means ("variances",) (the paper's learnable prior), `False` nothing.
+
   Args:
-    locs: component means mu, float [K, D]; None gives `PINWHEEL_LOCS`.
+    locs: initial component means mu, float [K, D]; None gives `PINWHEEL_LOCS`.
     variance_scale: s, the per-dimension variance of each component when v = 0.
-    weights: w, K non-negative numbers (normalised here); None gives 1/K each.
-    variances_logits, learnable: see `Prior`.
+    weights: initial w, K non-negative numbers (normalised here); None gives 1/K each. Learnt
+      weights must start positive.
+    variances_logits: initial v, see `Prior`.
+    learnable: True, False, or a subset of ("weights", "means", "variances") (a sequence or a
+      comma-separated string).
     latent_dim: optional; if given it must equal the width D of `locs`.
+
+  Attributes:
+    locs: the current means, numpy float32 [K, D].
+    component_weights: the current weights w, numpy float32 [K].
+    means, weights_logits, variances_logits: the variables mu [K, D], u [K], v [D] (trainable as
+      chosen by `learnable`).
   """
 
   def __init__(self, locs=None, variance_scale: float = 0.03, weights=None, variances_logits=None,
-               learnable: bool = False, latent_dim: Optional[int] = None, **kwargs):
+               learnable: Union[bool, Sequence[str], str] = False,
+               latent_dim: Optional[int] = None, **kwargs):
     locs = np.asarray(PINWHEEL_LOCS if locs is None else locs, np.float32)
     if locs.ndim != 2 or locs.shape[0] < 1 or locs.shape[1] < 1:
       raise ValueError(f"locs must have shape [K, D] (K components in D dimensions), got "
@@ -306,93 +356,275 @@ class Mixture(Prior):
         np.isfinite(weights)) or weights.sum() <= 0:
       raise ValueError(f"weights must be {num_components} non-negative numbers with a positive "
                        f"sum (one per row of locs), got {weights.tolist()}.")
-    self.locs = locs
-    self.component_weights = weights / weights.sum()
+    parts = _mixture_parts(learnable)
+    if "weights" in parts and np.any(weights <= 0):
+      raise ValueError(f"learnt mixture weights must start positive (their logits are log w), "
+                       f"got {weights.tolist()}.")
+    self.learnable_parts = parts
+    self._initial_locs = locs
+    self._initial_weights = weights / weights.sum()
     super().__init__(locs.shape[1], variances_logits=variances_logits,
-                     variance_scale=variance_scale, learnable=learnable, **kwargs)
+                     variance_scale=variance_scale, learnable="variances" in parts, **kwargs)
+    self.learnable = parts if parts not in ((), ("variances",)) else bool(parts)
+    with np.errstate(divide="ignore"):
+      initial_logits = np.log(self._initial_weights)
+    self.weights_logits = self.add_weight(
+        name="weights_logits", shape=(num_components,),
+        initializer=keras.initializers.Constant(initial_logits),
+        trainable="weights" in parts, dtype="float32")
+    self.means = self.add_weight(
+        name="means", shape=locs.shape, initializer=keras.initializers.Constant(locs),
+        trainable="means" in parts, dtype="float32")
 
   @property
   def num_components(self) -> int:
-    return self.locs.shape[0]
+    return self._initial_locs.shape[0]
+
+  @property
+  def locs(self) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(self.means), np.float32)
+
+  @property
+  def component_weights(self) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(self.mixture_weights), np.float32)
+
+  @property
+  def mixture_weights(self) -> tf.Tensor:
+    """w = softmax(u): float32 [K]."""
+    return tf.nn.softmax(tf.convert_to_tensor(self.weights_logits))
 
   def distribution(self) -> tfd.Distribution:
     scale = self.scales
+    locs = tf.convert_to_tensor(self.means)
     components = tfd.Independent(
-        tfd.Normal(loc=tf.constant(self.locs), scale=tf.broadcast_to(scale, self.locs.shape)),
+        tfd.Normal(loc=locs, scale=tf.broadcast_to(scale, tf.shape(locs))),
         reinterpreted_batch_ndims=1)
     return tfd.MixtureSameFamily(
-        mixture_distribution=tfd.Categorical(probs=tf.constant(self.component_weights)),
+        mixture_distribution=tfd.Categorical(logits=tf.convert_to_tensor(self.weights_logits)),
         components_distribution=components, name="Mixture")
 
   def component_log_probs(self, z) -> tf.Tensor:
     """log w_k + log N(z; mu_k, diag(sigma^2)) for z [..., D]: float32 [..., K]."""
     dist = self.distribution()
     z = tf.convert_to_tensor(z, tf.float32)
-    return (tf.math.log(tf.constant(self.component_weights)) +
+    return (tf.nn.log_softmax(tf.convert_to_tensor(self.weights_logits)) +
             dist.components_distribution.log_prob(z[..., tf.newaxis, :]))
 
   def get_config(self):
     config = super().get_config()
     config.pop("latent_dim")
-    config.update({"locs": self.locs.tolist(), "weights": self.component_weights.tolist()})
+    # The current means and weights (the initial ones until they are learnt), so a prior rebuilt
+    # from the config alone (e.g. `savedmodels.load`) carries what was learnt.
+    config.update({"locs": self.locs.tolist(), "weights": self.component_weights.tolist(),
+                   "learnable": (list(self.learnable) if isinstance(self.learnable, tuple)
+                                 else self.learnable)})
     return config
+
+
+BUILDERS = registry.Registry("prior builder")
+"""Named functions building the distribution of a `FromDistribution` prior: fn(**config) ->
+tfd.Distribution. Register one with `register_builder`; a prior built from a name and a JSON
+config can be saved to and loaded from `.keras` files."""
+
+
+def register_builder(name: str, fn: Optional[Callable[..., tfd.Distribution]] = None):
+  """Registers fn(**builder_config) -> tfd.Distribution under `name` (a decorator without `fn`).
+
+    @priors.register_builder("maf2")
+    def maf2(latent_dim=2, hidden_units=(16,)):
+      return tfd.TransformedDistribution(
+          tfd.MultivariateNormalDiag(tf.zeros(latent_dim)),
+          tfb.MaskedAutoregressiveFlow(tfb.AutoregressiveNetwork(2, hidden_units=hidden_units)))
+
+    prior = priors.FromDistribution(builder="maf2", builder_config={"hidden_units": [8]})
+
+  The module that registers the builder must be imported before a saved model using it is loaded.
+
+  Raises:
+    ValueError: if `name` is already registered.
+  """
+  return BUILDERS.register(name, fn)
+
+
+def _flatten_joint(dist: tfd.Distribution) -> tfd.Distribution:
+  """A JointDistribution as a distribution over the concatenation of its parts (vector event).
+
+  Each part (event shape s_i, n_i = prod(s_i) numbers) is reshaped to [n_i] and the parts are
+  concatenated in `tf.nest.flatten` order (dicts by sorted key). The bijector only reshapes and
+  permutes, so log p(z) is the joint's log density of the unflattened parts.
+  """
+  structure = dist.event_shape
+  shapes = tf.nest.flatten(structure)
+  if any(not tf.TensorShape(shape).is_fully_defined() for shape in shapes):
+    raise ValueError(f"the JointDistribution's parts need fully known event shapes, got "
+                     f"{structure}.")
+  if any(tf.TensorShape(shape).rank != 0 for shape in tf.nest.flatten(dist.batch_shape)):
+    raise ValueError(f"the JointDistribution must have empty batch shapes, got "
+                     f"{dist.batch_shape}; wrap its parts in tfd.Independent.")
+  if any(not tf.as_dtype(dtype).is_floating for dtype in tf.nest.flatten(dist.dtype)):
+    raise ValueError(f"every part of the JointDistribution must be real-valued, got dtypes "
+                     f"{dist.dtype}.")
+  sizes = [int(np.prod(shape)) for shape in shapes]
+  tokens = tf.nest.pack_sequence_as(structure, list(range(len(shapes))))
+  bijector = tfb.Chain([
+      tfb.Invert(tfb.Split(sizes)),                                          # list -> [sum n_i]
+      tfb.JointMap([tfb.Reshape([n], event_shape_in=shape) for n, shape in zip(sizes, shapes)]),
+      tfb.Restructure(list(range(len(shapes))), tokens),                     # structure -> list
+  ])
+  return tfd.TransformedDistribution(dist, bijector, name=f"Flat{dist.name}")
+
+
+def _check_vector_event(dist: tfd.Distribution) -> int:
+  event_shape = dist.event_shape
+  if tf.nest.is_nested(event_shape):
+    raise ValueError(f"the distribution has a structured event {event_shape}: pass the "
+                     "tfd.JointDistribution itself (it is flattened to a vector), or concatenate "
+                     "its parts with a bijector (tfb.Invert(tfb.Split(sizes))).")
+  if event_shape.rank != 1 or event_shape[0] is None:
+    raise ValueError(f"the distribution must have event shape [D], got {event_shape}; wrap it "
+                     "in tfd.Independent (batch -> event) or tfb.Reshape to make it a vector.")
+  if dist.batch_shape.rank != 0:
+    raise ValueError(f"the distribution must have empty batch shape, got {dist.batch_shape}; wrap "
+                     "it in tfd.Independent to make batch dimensions part of the event.")
+  return int(event_shape[0])
 
 
 @keras.saving.register_keras_serializable(package="tfdecomp")
 class FromDistribution(Prior):
-  """Wraps any TFP distribution with event shape [D] and empty batch shape as a prior.
+  """Wraps a TFP distribution over R^D (a flow, a hierarchical model, ...) as a prior layer.
 
-  A flow, a hierarchical model flattened to a vector, etc. Downstream code needs only `sample` and
-  `log_prob`; KL(q(z|x) || p(z)) falls back to its Monte Carlo estimate when TFP registers no closed
-  form. The variance parametrisation of `Prior` does not apply. Saving a model with this prior needs
-  a serializable `distribution_or_fn` (a registered function); otherwise rebuild it in code.
+  Downstream code needs only `sample` and `log_prob`; KL(q(z|x) || p(z)) falls back to its Monte
+  Carlo estimate when TFP registers no closed form. The variance parametrisation of `Prior` does
+  not apply.
+
+  The distribution's variables are the layer's weights: every `tf.Variable` reachable from it
+  (the bijectors' parameters, `tfp.util.TransformedVariable`s, a `tfb.AutoregressiveNetwork`'s
+  kernels) and every Keras layer it holds (e.g. a `shift_and_log_scale_fn`) are in
+  `model.trainable_variables`, trained by `fit`, and saved and restored by `save_weights` /
+  `load_weights` and `.keras` files. Lazily built networks are built here (one `log_prob` call).
+  Keras 3 `keras.Variable`s passed to TFP constructors are read once as constants by TFP: use
+  `tf.Variable` or `tfp.util.TransformedVariable` for learnable parameters. To place the
+  variables under a `tf.distribute` strategy, create them inside its scope: pass a builder (a
+  callable or a registered name) and construct the prior there.
+
+  A `tfd.JointDistribution` is flattened to a vector event: its parts, each reshaped to a vector,
+  are concatenated in `tf.nest.flatten` order (dicts by sorted key), so log p(z) is the joint
+  density of the parts of z.
+
+  Saving the prior's *config* (`model.save("m.keras")`) needs the distribution to be rebuilt
+  from data: register a builder (`register_builder`) and pass `builder` + `builder_config`.
+  Other forms raise a TypeError at save time saying so; `save_weights` works for every form.
 
   Args:
-    distribution_or_fn: a `tfd.Distribution`, or a callable with no arguments returning one (called
-      at every use, so it can read variables).
+    distribution_or_fn: a `tfd.Distribution`, or a callable with no arguments returning one
+      (called once, here).
+    builder: instead, the name of a builder registered with `register_builder`.
+    builder_config: keyword arguments of the builder (JSON-serialisable for saving).
+    weight_values: optional values of the layer's weights, in `weights` order, assigned after
+      building (`get_config` records the current ones, so a prior rebuilt from its config alone,
+      e.g. by `savedmodels.load`, carries what was learnt).
+    **kwargs: `keras.layers.Layer` arguments (name, ...).
+
+  Raises:
+    ValueError: for a value that is not a distribution, a non-vector event or a non-empty batch
+      shape (the message names the fix), or an unknown builder name.
   """
 
-  def __init__(self, distribution_or_fn: Union[tfd.Distribution, Callable[[], tfd.Distribution]],
-               **kwargs):
-    if not isinstance(distribution_or_fn, tfd.Distribution) and not callable(distribution_or_fn):
+  def __init__(self, distribution_or_fn: Union[tfd.Distribution, Callable[[], tfd.Distribution],
+                                               None] = None,
+               builder: Optional[str] = None, builder_config: Optional[dict] = None,
+               weight_values: Optional[Sequence] = None, **kwargs):
+    if (distribution_or_fn is None) == (builder is None):
+      raise ValueError("pass either a distribution (or a callable returning one) or builder=NAME "
+                       "of a function registered with tfdecomp.priors.register_builder.")
+    if distribution_or_fn is not None and not (isinstance(distribution_or_fn, tfd.Distribution)
+                                               or callable(distribution_or_fn)):
       raise ValueError("distribution_or_fn must be a tfp Distribution or a callable returning one, "
                        f"got {type(distribution_or_fn).__name__}.")
-    self._distribution_or_fn = distribution_or_fn
-    dist = self.distribution()
-    event_shape = dist.event_shape
-    if event_shape.rank != 1 or event_shape[0] is None:
-      raise ValueError(f"the distribution must have event shape [D], got {event_shape}.")
-    if dist.batch_shape.rank != 0:
-      raise ValueError(f"the distribution must have empty batch shape, got {dist.batch_shape}; wrap "
-                       "it in tfd.Independent to make batch dimensions part of the event.")
+    if builder_config is not None and builder is None:
+      raise ValueError("builder_config needs builder=NAME.")
     keras.layers.Layer.__init__(self, **kwargs)
-    self.latent_dim = int(event_shape[0])
+    self.builder = builder
+    self.builder_config = dict(builder_config or {})
+    with tf.name_scope(self.name):
+      if builder is not None:
+        try:
+          dist = BUILDERS.get(builder)(**self.builder_config)
+        except registry.UnknownNameError as e:
+          raise ValueError(f"{e} Register it with tfdecomp.priors.register_builder (import the "
+                           "module that does so before loading a model).") from None
+      elif isinstance(distribution_or_fn, tfd.Distribution):
+        dist = distribution_or_fn
+      else:
+        dist = distribution_or_fn()
+    if not isinstance(dist, tfd.Distribution):
+      raise ValueError(f"the builder returned {type(dist).__name__}, not a tfp Distribution.")
+    if isinstance(dist, tfd.JointDistribution):
+      dist = _flatten_joint(dist)
+    self.latent_dim = _check_vector_event(dist)
+    # Builds lazily created variables (e.g. tfb.AutoregressiveNetwork's) before collecting them.
+    dist.log_prob(tf.zeros([1, self.latent_dim], dist.dtype))
+    self._dist = dist
+    # Keras layers inside the distribution become sublayers (Keras tracks and saves them).
+    self._owned_layers = list(dist._flatten(  # pylint: disable=protected-access
+        predicate=lambda x: isinstance(x, keras.layers.Layer), expand_composites=False))
+    layer_ids = {id(v.value) for layer in self._owned_layers for v in layer.variables}
+    # Raw tf.Variables (bijector parameters, tf_keras networks): Keras 3 does not see them, so
+    # each is wrapped in a keras.Variable sharing its storage (`keras.Variable(tf_variable)`),
+    # which the layer tracks as its own weight (trained, saved and restored by Keras).
+    self.distribution_variables = [
+        keras.Variable(v, trainable=v.trainable, name=v.name.split(":")[0].replace("/", "_"))
+        for v in dist.variables if id(v) not in layer_ids]
     self.variance_scale = None
-    self.learnable = False
+    self.learnable = bool(self.trainable_weights)
     self.built = True
+    if weight_values is not None:
+      self._assign_weights(weight_values)
+
+  def _assign_weights(self, values):
+    weights = self.weights
+    if len(values) != len(weights):
+      raise ValueError(f"weight_values has {len(values)} arrays but prior {self.name!r} has "
+                       f"{len(weights)} weights; give the values of the same distribution.")
+    for weight, value in zip(weights, values):
+      value = np.asarray(value, weight.dtype)
+      if tuple(value.shape) != tuple(weight.shape):
+        raise ValueError(f"weight_values: {weight.name} has shape {tuple(weight.shape)}, got "
+                         f"{tuple(value.shape)}.")
+      weight.assign(value)
+
+  # ---- the prior -------------------------------------------------------------------------------
 
   @property
   def variances(self) -> tf.Tensor:
     return self.distribution().variance()
 
   def distribution(self) -> tfd.Distribution:
-    if isinstance(self._distribution_or_fn, tfd.Distribution):
-      return self._distribution_or_fn
-    dist = self._distribution_or_fn()
-    if not isinstance(dist, tfd.Distribution):
-      raise ValueError(f"distribution_or_fn returned {type(dist).__name__}, not a Distribution.")
-    return dist
+    return self._dist
 
   def get_config(self):
+    if self.builder is None:
+      raise TypeError(
+          f"prior {self.name!r} wraps a distribution object, which cannot be saved to a .keras "
+          "file: register a function that builds it (@tfdecomp.priors.register_builder(\"name\")"
+          " def build(**config): return tfd...) and use FromDistribution(builder=\"name\", "
+          "builder_config={...}); or save only the weights with save_weights().")
+    try:
+      json.dumps(self.builder_config)
+    except TypeError as e:
+      raise TypeError(f"prior {self.name!r}: builder_config must be JSON-serialisable to be "
+                      f"saved ({e}).") from None
     config = keras.layers.Layer.get_config(self)
-    config["distribution_or_fn"] = keras.saving.serialize_keras_object(self._distribution_or_fn)
+    config.update({"builder": self.builder, "builder_config": self.builder_config,
+                   "weight_values": [np.asarray(w).tolist() for w in self.weights]})
     return config
 
   @classmethod
   def from_config(cls, config):
     config = dict(config)
-    config["distribution_or_fn"] = keras.saving.deserialize_keras_object(
-        config["distribution_or_fn"])
+    if "distribution_or_fn" in config:  # Configs written before builders existed.
+      config["distribution_or_fn"] = keras.saving.deserialize_keras_object(
+          config["distribution_or_fn"])
     return cls(**config)
 
 
