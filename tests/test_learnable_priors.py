@@ -1,6 +1,8 @@
 """Priors that learn: distributions owning variables train, save and restore; JointDistributions are
 flattened; a Mixture learns exactly the parts chosen, within their constraints."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -123,6 +125,15 @@ def test_saving_an_object_prior_says_how_to_make_it_serialisable(tmp_path):
   model = _vae(priors.FromDistribution(_maf()))
   with pytest.raises(TypeError, match=r"register_builder.*builder="):
     model.save(str(tmp_path / "m.keras"))
+  assert os.listdir(tmp_path) == []  # Neither an empty m.keras nor a temporary file is left.
+
+
+def test_a_failed_save_leaves_an_existing_file_intact(tmp_path):
+  path = tmp_path / "m.keras"
+  path.write_bytes(b"an earlier model")
+  with pytest.raises(TypeError):
+    _vae(priors.FromDistribution(_maf())).save(str(path))
+  assert path.read_bytes() == b"an earlier model" and os.listdir(tmp_path) == ["m.keras"]
 
 
 def test_builder_prior_round_trips_through_keras_file(tmp_path):

@@ -17,10 +17,13 @@ seed folded with the replica id. Training noise is a pure function of (seed, opt
 replica), so a run restored from a checkpoint draws the same noise as an uninterrupted one.
 """
 
+import os
+
 import numpy as np
 import keras
 import tensorflow as tf
 
+from tfdecomp import _io
 from tfdecomp import divergences
 from tfdecomp import likelihoods as likelihoods_lib
 from tfdecomp import objectives
@@ -347,6 +350,19 @@ class DecompVAE(keras.Model):
     return tf.reshape(images, tf.concat([[batch, num_values], tf.shape(images)[1:]], 0))
 
   # ---- serialization -----------------------------------------------------------------------
+
+  def save(self, filepath, overwrite=True, **kwargs):
+    """`keras.Model.save`, written atomically for `.keras` files.
+
+    Keras opens the file before serialising the model, so a failing save (e.g. a prior that
+    cannot be serialised) would leave an empty file or wipe an existing one; here the model is
+    written to a temporary file beside `filepath` and renamed into place only on success.
+    """
+    path = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else None
+    if path is None or not path.endswith(".keras") or (not overwrite and os.path.exists(path)):
+      return super().save(filepath, overwrite=overwrite, **kwargs)
+    with _io.atomic_path(path, suffix=".keras") as tmp:
+      return super().save(tmp, overwrite=True, **kwargs)
 
   def get_config(self):
     return {
