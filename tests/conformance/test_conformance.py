@@ -74,7 +74,7 @@ def test_two_replicas_take_the_single_device_step(case, two_replica_strategy):
   x = case.data()
   with strategy.scope():
     replicated = case.build_model()
-    replicated.compile(optimizer=_sgd())
+    replicated.compile(optimizer=_sgd(), jit_compile=False)
   reference = _copy_of(replicated, case)
   before = [w.numpy() for w in reference.trainable_variables]
   loss, grads = checks.replicated_reference_gradients(reference, x,
