@@ -1,6 +1,5 @@
 """The conformance checks catch broken entries: each broken object below must fail its check."""
 
-import keras
 import pytest
 
 from tfdecomp import priors
@@ -56,4 +55,3 @@ def test_the_model_check_catches_a_model_that_forgets_its_divergence():
   broken.set_weights(model.get_weights())
   with pytest.raises(AssertionError):
     checks.assert_model_config_round_trip(broken, case.data())
-  del keras
