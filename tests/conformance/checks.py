@@ -1,11 +1,8 @@
 """The conformance checks, as plain functions raising AssertionError (so a test can prove that each
 one catches a broken entry: `test_suite_can_fail.py`)."""
 
-import contextlib
-import importlib
 import itertools
 import json
-from unittest import mock
 
 import keras
 import numpy as np
@@ -122,74 +119,6 @@ def assert_model_config_round_trip(model, x):
   rebuilt.set_weights(model.get_weights())
   assert_same_model(rebuilt, model, x, "from_config")
   assert _json(rebuilt.get_config()) == _json(model.get_config()), "config changed on rebuild"
-
-
-_samplers = importlib.import_module("tensorflow_probability.python.internal.samplers")
-_gamma = importlib.import_module("tensorflow_probability.python.distributions.gamma")
-
-
-def _non_negative(seed):
-  """The seed with its sign bits cleared: XLA and TensorFlow's kernels draw the same bits from a
-  stateless seed only when its components are non-negative (checked here: [1, 2] agrees, [-5, 2]
-  does not)."""
-  return tf.bitwise.bitwise_and(tf.cast(_samplers.sanitize_seed(seed), tf.int32), 0x7FFFFFFF)
-
-
-def _invariant_uniform_floats(shape, seed):
-  """U(0, 1) float32 from the integer bits of Philox, converted exactly.
-
-  `tf.random.stateless_uniform` with an integer dtype and a non-negative seed gives the same bits
-  with and without XLA, but the float conversions of the stateless uniform, normal and
-  categorical ops differ between XLA and TensorFlow's CPU kernels.
-  """
-  bits = tf.random.stateless_uniform(shape, seed=_non_negative(seed), minval=None, maxval=None,
-                                     dtype=tf.int32)
-  top = tf.bitwise.right_shift(tf.bitcast(bits, tf.uint32), 8)           # 24 bits, exact.
-  return (tf.cast(top, tf.float32) + 0.5) * (2.0 ** -24)
-
-
-@contextlib.contextmanager
-def compile_invariant_noise():
-  """Routes TFP's samplers through `_invariant_uniform_floats` while the block runs.
-
-  TFP also picks another Gamma sampler (hence Student-t) under XLA than on the CPU; the block
-  uses its XLA-friendly rejection sampler in both.
-
-  With it, a step compiled by XLA and an eager step draw the same noise from the same seeds, so
-  they can be compared number for number: everything else (seeds, objective, gradients, update)
-  is the library's own code. Without it they draw different (equally valid) noise: XLA's
-  stateless samplers are another stream than TensorFlow's kernels.
-  """
-  original_uniform, original_split = _samplers.uniform, _samplers.split_seed
-
-  def split_seed(seed, n=2, salt=None, name=None):
-    return original_split(_non_negative(_samplers.sanitize_seed(seed, salt=salt)), n, None, name)
-
-  def uniform(shape, minval=0, maxval=None, dtype=tf.float32, seed=None, name=None):
-    if not tf.as_dtype(dtype).is_floating:
-      return original_uniform(shape, minval, maxval, dtype, seed, name)
-    u = tf.cast(_invariant_uniform_floats(shape, seed), dtype)
-    return minval + (1.0 if maxval is None else maxval - minval) * u
-
-  def normal(shape, mean=0.0, stddev=1.0, dtype=tf.float32, seed=None, name=None):
-    del name
-    u = _invariant_uniform_floats(shape, seed)
-    return tf.cast(mean + stddev * tf.math.ndtri(u), dtype)
-
-  def categorical(logits, num_samples, dtype=None, seed=None, name=None):
-    del name
-    logits = tf.convert_to_tensor(logits)
-    shape = tf.concat([tf.shape(logits)[:1], [num_samples], tf.shape(logits)[1:]], 0)
-    gumbel = -tf.math.log(-tf.math.log(_invariant_uniform_floats(shape, seed)))
-    scores = tf.cast(logits[:, tf.newaxis, :], tf.float32) + gumbel
-    return tf.argmax(scores, axis=-1, output_type=dtype or tf.int64)
-
-  with mock.patch.object(_samplers, "split_seed", split_seed), \
-      mock.patch.object(_samplers, "uniform", uniform), \
-      mock.patch.object(_samplers, "normal", normal), \
-      mock.patch.object(_samplers, "categorical", categorical), \
-      mock.patch.object(_gamma, "_random_gamma_cpu", _gamma._random_gamma_noncpu):
-    yield
 
 
 def fit_one_step(model, x):
