@@ -107,3 +107,26 @@ def test_two_replicas_give_the_one_device_loss_history(divergence, two_replica_s
   for got, want in zip(two_weights, one_weights):
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
   assert len(set(np.round(one["loss"], 4))) == len(one["loss"])  # The loss moved every epoch.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("divergence", ["mmd", "inclusive_kl"])
+def test_train_api_mirrored_history_equals_one_device(divergence, two_replica_strategy, tmp_path):
+  """`training.train(strategy=...)`: 2 replicas give the 1-device history of the same seed."""
+  from tfdecomp import configs, training  # pylint: disable=g-import-not-at-top
+  config = configs.make("clustering", epochs=3, divergence=divergence, steps_per_execution=1,
+                        jit=False)
+  runs = [training.train(config, str(tmp_path / name), progress=False, figures=False,
+                         strategy=strategy).history
+          for name, strategy in (("one", None), ("two", two_replica_strategy))]
+  for name in ("loss", "reconstruction", "kl", "divergence"):
+    np.testing.assert_allclose([h[name] for h in runs[1]], [h[name] for h in runs[0]],
+                               rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_batch_that_does_not_split_over_replicas_is_a_config_error(two_replica_strategy,
+                                                                   tmp_path):
+  from tfdecomp import configs, training  # pylint: disable=g-import-not-at-top
+  with pytest.raises(configs.ConfigError, match="--batch_size=399 does not split over 2"):
+    training.train(configs.make("clustering", epochs=1, batch_size=399), str(tmp_path / "r"),
+                   progress=False, figures=False, strategy=two_replica_strategy)
