@@ -40,6 +40,7 @@ def _flags(**kwargs):
     (["--df=0"], "--df must be > 0"),
     (["--mixture_locs=0,1,2;1,2,3"], "--mixture_locs rows must have latent_dim=2"),
     (["--batch_size=1", "--divergence=mmd"], "--batch_size must be >= 2"),
+    (["--strategy=multiworker"], "--strategy=multiworker is not supported yet"),
 ])
 def test_invalid_flags_fail_with_one_line(args, needle):
   result = _cli(*args, "--out=/nonexistent/should-not-be-created")

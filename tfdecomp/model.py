@@ -12,9 +12,12 @@ aggregate posterior of the batch against the prior; `tfdecomp.objectives`). The 
 The step is written for `tf.distribute` (Keras 3, TensorFlow backend, which *sums* gradients over
 replicas): per-example terms are reduced against the global batch size with
 `tf.nn.compute_average_loss`, the divergence is computed on the posterior samples gathered from
-every replica and scaled by 1/num_replicas, and the noise of every replica comes from a stateless
-seed folded with the replica id. Training noise is a pure function of (seed, optimizer step,
-replica), so a run restored from a checkpoint draws the same noise as an uninterrupted one.
+every replica and scaled by 1/num_replicas. Training noise is layout-independent: a pure
+function of (seed, optimizer step, position of the example in the global batch). Every replica
+draws the global batch's noise from the step's seed and keeps its own rows
+(`objectives.decomposition_terms(rows=...)`), so one device, R replicas and W workers draw the
+same numbers and take the same step up to float summation order, and a run restored from a
+checkpoint draws the same noise as an uninterrupted one.
 """
 
 import os
@@ -165,12 +168,12 @@ class DecompVAE(keras.Model):
   # ---- seeds -------------------------------------------------------------------------------
 
   def train_seed(self, step):
-    """The stateless seed of the training noise at `step` on this replica: int32 [2].
+    """The stateless seed of the training noise at `step`: int32 [2], the same on every replica.
 
-    `seeds.fold_replica(seeds.train_noise(self.seed, step))`; `step` is the optimizer step
-    (`optimizer.iterations` before the update).
+    `seeds.train_step_seed(self.seed, step)`; `step` is the optimizer step
+    (`optimizer.iterations` before the update). Each replica keeps its rows of the global draw.
     """
-    return seeds.fold_replica(seeds.train_noise(self.seed, step))
+    return seeds.train_step_seed(self.seed, step)
 
   def _eval_seed(self):
     # SeedGenerator yields int64 [2]; TFP's stateless samplers want int32 [2].
@@ -183,13 +186,16 @@ class DecompVAE(keras.Model):
     loc, scale = self.encoder(x, training=training)
     return posteriors.diagonal_gaussian(loc, scale)
 
-  def compute_terms(self, x, seed, training=False):
+  def compute_terms(self, x, seed, training=False, global_rows=False):
     """The objective's terms on a batch (`tfdecomp.objectives.decomposition_terms`).
 
     Args:
       x: float [B, *x_shape] (this replica's share of the batch).
       seed: int32 [2] stateless seed.
       training: passed to the networks (BatchNorm statistics).
+      global_rows: draw the noise of the global batch of B * R examples from `seed` and keep
+        this replica's rows [r * B, (r + 1) * B) (the training step); otherwise `seed` is already
+        this replica's own (evaluation).
 
     Returns:
       dict: reconstruction [B], kl [B], divergence scalar (on the global batch), z [S, B, D].
@@ -198,18 +204,23 @@ class DecompVAE(keras.Model):
       return self.likelihood.distribution(self.decoder(z, training=training))
 
     strategy = tf.distribute.get_strategy()
-    all_gather = None
-    if strategy.num_replicas_in_sync > 1:
-      context = tf.distribute.get_replica_context()
+    replicas = strategy.num_replicas_in_sync
+    all_gather = rows = None
+    context = tf.distribute.get_replica_context()
+    if replicas > 1:
       all_gather = lambda t: context.all_gather(t, axis=0)  # noqa: E731  (differentiable)
+    if global_rows:
+      batch = tf.shape(x)[0]
+      replica = 0 if context is None or replicas == 1 else context.replica_id_in_sync_group
+      rows = (tf.cast(replica, tf.int32) * batch, batch * replicas)
     return objectives.decomposition_terms(
         x, self.posterior(x, training=training), likelihood_fn, self.prior,
         divergence=self.divergence, num_samples=self.num_samples, seed=seed,
-        all_gather=all_gather)
+        all_gather=all_gather, rows=rows)
 
   def _objective(self, x, seed, beta, alpha, training):
     """Returns (loss scaled for the replica sum, dict of this replica's metric values, batch)."""
-    terms = self.compute_terms(x, seed, training=training)
+    terms = self.compute_terms(x, seed, training=training, global_rows=training)
     if self.divergence is None:
       alpha = tf.zeros_like(alpha)
     scaled, values = objectives.combine_terms(

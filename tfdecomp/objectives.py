@@ -76,7 +76,7 @@ def decomposition_terms(x, posterior: tfd.Distribution,
                         likelihood_fn: Callable[[tf.Tensor], tfd.Distribution], prior,
                         divergence: Optional[str] = "mmd", num_samples: int = 1, seed=None,
                         all_gather: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
-                        divergence_kwargs: Optional[dict] = None) -> dict:
+                        divergence_kwargs: Optional[dict] = None, rows=None) -> dict:
   """Per-example terms of the decomposition objective.
 
   Args:
@@ -92,11 +92,18 @@ def decomposition_terms(x, posterior: tfd.Distribution,
     num_samples: S, posterior samples per example for the reconstruction and Monte Carlo KL.
     seed: None, int or stateless int32 [2] seed.
     all_gather: optional function concatenating a tensor over replicas along axis 0 (e.g.
-      `tf.distribute.get_replica_context().all_gather(t, axis=0)`); the divergence's inputs (posterior
-      samples or parameters, and this replica's prior samples) are gathered so that D is computed on
-      the global batch, identically on every replica.
+      `tf.distribute.get_replica_context().all_gather(t, axis=0)`); the divergence's posterior
+      inputs (samples or parameters) are gathered so that D is computed on the global batch,
+      identically on every replica.
     divergence_kwargs: optional keyword arguments of the divergence (for "mmd": kernel, scales,
       per_dimension).
+    rows: optional (offset, global_batch) scalars: x holds rows [offset, offset + B) of a global
+      batch of G examples split over replicas. The noise is then a function of (seed, row of the
+      global batch) only: the posterior's standard-normal noise eps [S, G, D] is drawn for the
+      global batch and this replica keeps eps[:, offset:offset + B] (z = loc + scale * eps, so q
+      must be a diagonal Gaussian, `tfdecomp.posteriors.diagonal_gaussian`), and the divergence's
+      G prior samples are drawn whole on every replica. With rows=(0, B) this is exactly the draw
+      without `rows`, so one device and R replicas draw the same numbers for the same example.
 
   Returns:
     A dict with "reconstruction" [B] = -mean_s log p(x|z_s); "kl" [B] = KL(q(z|x) || p(z)), analytic
@@ -117,7 +124,12 @@ def decomposition_terms(x, posterior: tfd.Distribution,
                      f"has {distribution.event_shape[0]}.")
   posterior_seed, prior_seed = tfp.random.split_seed(seeds.make_seed(seed), n=2)
 
-  z = posterior.sample(num_samples, seed=posterior_seed)  # [S, B, D]
+  if rows is None:
+    z = posterior.sample(num_samples, seed=posterior_seed)  # [S, B, D]
+    prior_batch = None
+  else:
+    z = _rows_of_global_sample(posterior, num_samples, posterior_seed, *rows)
+    prior_batch = rows[1]
   reconstruction = -tf.reduce_mean(_expected_log_likelihood(x, z, likelihood_fn), axis=0)
   kl = divergences.kl_divergence(posterior, distribution, z)
 
@@ -125,14 +137,38 @@ def decomposition_terms(x, posterior: tfd.Distribution,
   if divergence is None:
     divergence_value = tf.zeros([], z.dtype)
   else:
-    batch = tf.shape(z)[1]
-    prior_samples = gather(distribution.sample(batch, seed=prior_seed))
+    if prior_batch is None:  # This replica's share, gathered.
+      prior_samples = gather(distribution.sample(tf.shape(z)[1], seed=prior_seed))
+    else:  # The global batch's samples, the same on every replica.
+      prior_samples = distribution.sample(prior_batch, seed=prior_seed)
     needed = divergences.REGISTRY.info(divergence)["inputs"]
     inputs = {"z": lambda: z[0], "loc": posterior.mean, "scale": posterior.stddev}
     gathered = {k: gather(inputs[k]()) if k in needed else None for k in inputs}
     divergence_value = divergences.REGISTRY.get(divergence)(
         distribution, prior_samples=prior_samples, **gathered, **(divergence_kwargs or {}))
   return {"reconstruction": reconstruction, "kl": kl, "divergence": divergence_value, "z": z}
+
+
+def _rows_of_global_sample(posterior, num_samples, seed, offset, global_batch):
+  """z [S, B, D]: rows [offset, offset + B) of the diagonal Gaussian's draw for G examples.
+
+  Normal sampling in TFP is stateless_normal(shape, seed) * scale + loc; drawing the standard
+  noise at the global shape [S, G, D] and slicing keeps each example's noise independent of how
+  the batch is split (with offset 0 and G = B it is `posterior.sample(S, seed)` bit for bit).
+  """
+  base = getattr(posterior, "distribution", posterior)
+  if not isinstance(base, tfd.Normal):
+    raise ValueError("rows= needs a diagonal Gaussian posterior (tfdecomp.posteriors."
+                     f"diagonal_gaussian), got {type(posterior).__name__}.")
+  loc = tf.convert_to_tensor(base.loc)
+  scale = tf.convert_to_tensor(base.scale)
+  batch = tf.shape(loc)[0]
+  dims = tf.shape(loc)[1]
+  shape = tf.stack([num_samples, tf.cast(global_batch, tf.int32), dims])
+  eps = tf.random.stateless_normal(shape, seed=seed, dtype=loc.dtype)
+  eps = tf.slice(eps, tf.stack([0, tf.cast(offset, tf.int32), 0]),
+                 tf.stack([num_samples, batch, dims]))  # A dynamic slice of static size.
+  return eps * scale + loc
 
 
 def combine_terms(terms: dict, beta, alpha, num_replicas: int = 1, extra_loss=None):

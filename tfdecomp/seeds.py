@@ -8,7 +8,10 @@ what an uninterrupted run draws, and no derivation depends on global random stat
                        are built (after data preparation, whose own randomness cannot shift them)
   data order           `data_order(seed, epoch, n, needed)`: the examples of epoch e, a pure
                        function of (seed, epoch); a run resumed at any step continues the order
-  training noise       `train_noise(seed, step)`: posterior and prior samples of optimizer step t
+  training noise       `train_noise(seed, step)` / `train_step_seed`: posterior and prior samples
+                       of optimizer step t, drawn for the whole global batch on every replica
+                       (each keeps its rows), so the noise of an example depends on
+                       (seed, step, its row in the global batch) only, not on the device layout
   evaluation noise     `eval_generator(seed)`: a Keras SeedGenerator for `test_step` (stream 1)
   figures              `figures_rng(seed)`, `figures_sample_seed(seed)`
   metrics              `metric_rng(seed)`; `likelihood_batch(seed, i)` and `iwae_batch(seed, i)`
@@ -27,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-__all__ = ["make_seed", "stateless", "random_seed", "initialize", "train_noise", "fold_replica",
+__all__ = ["make_seed", "stateless", "random_seed", "initialize", "train_noise", "train_step_seed",
+           "fold_replica",
            "eval_generator", "data_order", "figures_rng", "figures_sample_seed", "metric_rng",
            "likelihood_batch", "iwae_batch", "SPLIT_ORDER_SEED", "EVAL_STREAM"]
 
@@ -86,8 +90,19 @@ def train_noise(seed: int, step) -> tf.Tensor:
   return tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int64))
 
 
+def train_step_seed(seed: int, step) -> tf.Tensor:
+  """int32 [2]: `train_noise(seed, step)` as TFP's samplers take it, identical on all replicas.
+
+  Not folded with the replica id: the training step draws the global batch's noise from it and
+  each replica keeps its own rows (`objectives.decomposition_terms(rows=...)`).
+  """
+  return tf.cast(train_noise(seed, step), tf.int32)
+
+
 def fold_replica(seed) -> tf.Tensor:
   """Folds the replica id into a seed under tf.distribute (R > 1); returns int32 [2].
+
+  Used for the evaluation noise (`test_step`), whose draws may depend on the layout.
 
   Without it every replica would draw the same noise (`keras.random.SeedGenerator` and a shared
   stateless seed give identical numbers on all replicas).

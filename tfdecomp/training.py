@@ -99,7 +99,7 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
           callbacks: Sequence = (), progress: bool = True, stream=None,
           warn: Optional[Callable[[str], None]] = None, figures: bool = True,
           checkpoint_seconds: Optional[float] = CHECKPOINT_SECONDS,
-          checkpoint_epochs: Optional[int] = None) -> TrainResult:
+          checkpoint_epochs: Optional[int] = None, strategy=None) -> TrainResult:
   """Trains (or resumes) the run of `config` in the directory `out`.
 
   Args:
@@ -117,6 +117,9 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
     checkpoint_seconds: seconds of training between checkpoints (0: after every epoch; None:
       only after the last epoch and on interruption).
     checkpoint_epochs: also checkpoint every this many epochs (None: no epoch interval).
+    strategy: "auto" (None), "mirrored" or a `tf.distribute.Strategy` (`tfdecomp.distribute`);
+      the model, optimizer and metrics are built in its scope and `fit` splits each global
+      batch over its replicas. Not a setting of the run: a run may resume under another one.
 
   Returns:
     A `TrainResult`.
@@ -139,6 +142,7 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
   if os.path.exists(run.path) and not os.path.isdir(run.path):
     raise runs_lib.RunError(f"--out={run.path} is a file, not a directory; choose a directory.")
   data_kwargs = {"data_dir": data_dir, "manual_dir": manual_dir}
+  strategy = _strategy(strategy, config)
 
   # 1. Data.
   training = _training_data(config, data_kwargs)
@@ -153,10 +157,11 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
       "source": training.source, "train_examples": training.num_examples,
       "steps_per_epoch": steps_per_epoch}})
 
-  # 3. The model, seeded after the data.
+  # 3. The model, seeded after the data, in the strategy's scope.
   seeds.initialize(config.seed)
-  model = builders.build_model(config, example)
-  builders.compile_model(model, config, steps_per_epoch)
+  with strategy.scope():
+    model = builders.build_model(config, example)
+    builders.compile_model(model, config, steps_per_epoch)
 
   # 4. Resume.
   epochs_done, state = run.restore(model, warn=warn)
@@ -220,3 +225,13 @@ def _training_data(config, data_kwargs):
     if "larger than" in str(e):
       raise configs_lib.ConfigError(f"--batch_size={config.batch_size}: {e}") from None
     raise
+
+
+def _strategy(strategy, config):
+  from tfdecomp import distribute  # pylint: disable=g-import-not-at-top
+  try:
+    strategy = distribute.get(strategy)
+    distribute.check_batch(strategy, config.batch_size)
+  except ValueError as e:
+    raise configs_lib.ConfigError(str(e)) from None
+  return strategy

@@ -63,6 +63,9 @@ def define_flags():
   flags.DEFINE_float("checkpoint_secs", 60.0, "Seconds of training between checkpoints (0: after "
                      "every epoch); one is also written after the last epoch and on Ctrl-C or "
                      "SIGTERM.", lower_bound=0.0)
+  flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker"],
+                    "tf.distribute strategy: auto (one device, or mirrored when >1 GPU is "
+                    "visible), mirrored (all GPUs), multiworker (not supported yet).")
   flags.DEFINE_integer("checkpoint_epochs", None, "Also checkpoint every this many epochs.",
                        lower_bound=1)
 
@@ -92,7 +95,7 @@ def main(argv):
     result = training.train(config, out, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
                             command=_cli.command_line("trainers.train", PROG),
                             warn=_cli.warner(PROG), checkpoint_seconds=FLAGS.checkpoint_secs,
-                            checkpoint_epochs=FLAGS.checkpoint_epochs)
+                            checkpoint_epochs=FLAGS.checkpoint_epochs, strategy=FLAGS.strategy)
   except (configs.ConfigError, data.DataError, runs.RunError, FileNotFoundError) as e:
     _cli.fail(PROG, e)
   except training.Interrupted as e:
