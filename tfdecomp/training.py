@@ -203,7 +203,8 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
              "epochs": config.epochs, **{k: float(v) for k, v in results.items()}}
   run.write_metrics(metrics)
   from tfdecomp import export as export_lib  # pylint: disable=g-import-not-at-top
-  export_lib.export_run(model, config, run.path, config.epochs)  # <run>/export/<next version>/
+  if epochs_done < config.epochs or not export_lib.versions(export_lib.run_export_base(run.path)):
+    export_lib.export_run(model, config, run.path, config.epochs)  # <run>/export/<version>/
   written = (plots.run_figures(model, config, history, np.asarray(x_eval), labels, run.plots_dir)
              if figures else [])
   return TrainResult(run_dir=run.path, config=config, model=model, metrics=metrics,
