@@ -38,7 +38,7 @@ def build(name):
     shape, d = (64, 64, 1), 10
     enc, dec = networks.conv64(latent_dim=d)
     lik = "bernoulli"
-  model = model_lib.DecompVAE(enc, dec, priors.Gaussian(d), lik, divergence="kl", seed=0)
+  model = model_lib.DecompVAE(enc, dec, priors.Gaussian(d), lik, divergence="none", seed=0)
   model.compile(optimizer=keras.optimizers.Adam())
   model(np.zeros([1, *shape], np.float32))
   return model, shape, d
