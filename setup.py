@@ -25,6 +25,9 @@ INSTALL_REQUIRES = [
     "numba",  # compiles the gradient-boosted trees of the DCI metric (tfdecomp.metrics.gbt)
     "matplotlib",
     "h5py",
+    # tfdecomp-serve: the ASGI framework and server behind the TF Serving-compatible REST API.
+    "starlette>=0.37",
+    "uvicorn>=0.29",
 ]
 
 EXTRAS_REQUIRE = {
@@ -55,6 +58,8 @@ setup(
             "tfdecomp-evaluate=trainers.evaluate:run",
             "tfdecomp-sweep=trainers.sweep:run",
             "tfdecomp-reproduce=trainers.reproduce:run",
+            "tfdecomp-export=trainers.export:run",
+            "tfdecomp-serve=trainers.serve:run",
         ],
     },
     classifiers=[

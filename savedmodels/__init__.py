@@ -6,6 +6,7 @@ The command line is `python -m savedmodels --run DIR [--out DIR] [--overwrite]`.
 
 from savedmodels.exporter import ExportedModel
 from savedmodels.exporter import export
+from savedmodels.exporter import export_version
 from savedmodels.exporter import load
 
-__all__ = ["ExportedModel", "export", "load"]
+__all__ = ["ExportedModel", "export", "export_version", "load"]

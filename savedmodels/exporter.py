@@ -21,33 +21,27 @@ import json
 import os
 import shutil
 
-__all__ = ["METADATA_FILE", "export", "load", "ExportedModel"]
+from tfdecomp import _io
+from tfdecomp import export as export_lib
+from tfdecomp.export import METADATA_FILE
+from tfdecomp.export import export_version
 
-METADATA_FILE = "tfdecomp.json"
-
-
-def _prior_config(prior):
-  """The prior's Keras config with its current (possibly trained) variance logits."""
-  import keras  # pylint: disable=g-import-not-at-top
-  config = keras.saving.serialize_keras_object(prior)
-  if hasattr(prior, "variances_logits") and "variances_logits" in config.get("config", {}):
-    config["config"]["variances_logits"] = prior.variances_logits.numpy().tolist()
-  return config
+__all__ = ["METADATA_FILE", "export", "export_version", "load", "ExportedModel"]
 
 
 def export(model, path, input_shape, overwrite=False, extra_metadata=None) -> str:
-  """Writes `model` as a SavedModel directory at `path`, atomically.
+  """Writes `model` as one SavedModel directory at `path`, atomically (unversioned).
 
-  The archive is written to a temporary sibling directory and renamed into place, so `path` is
-  either absent, the previous export, or the complete new one, never half written.
+  For TF Serving's `<base>/<version>/` layout use `export_version` (`tfdecomp.export`). The
+  archive (signatures in `tfdecomp.export`) is written to a temporary sibling directory and
+  renamed into place, so `path` is either absent, the previous export, or the complete new one.
 
   Args:
     model: a built `tfdecomp.DecompVAE`.
     path: the SavedModel directory to create.
     input_shape: the shape of one example, e.g. (64, 64, 1) or (2,).
     overwrite: replace an existing export at `path`.
-    extra_metadata: optional JSON-able dict stored in tfdecomp.json (e.g. the run's settings,
-      which `trainers.evaluate --savedmodel` reads for the default data set).
+    extra_metadata: optional JSON-able dict stored in tfdecomp.json.
 
   Returns:
     The path.
@@ -55,62 +49,12 @@ def export(model, path, input_shape, overwrite=False, extra_metadata=None) -> st
   Raises:
     FileExistsError: if `path` exists and `overwrite` is False.
   """
-  import keras  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
   path = os.path.abspath(os.fspath(path))
   if os.path.exists(path) and not overwrite:
     raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it.")
-  input_shape = tuple(int(d) for d in input_shape)
-  latent_dim = int(model.latent_dim)
-  x_spec = tf.TensorSpec([None, *input_shape], tf.float32, name="x")
-  z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
-
-  def encode(x):
-    loc, scale = model.encoder(x, training=False)
-    return {"loc": loc, "scale": scale}
-
-  def decode(z):
-    params = model.decoder(z, training=False)
-    return {"mean": model.likelihood.mean(params), "params": params}
-
-  def reconstruct(x):
-    loc, _ = model.encoder(x, training=False)
-    return {"reconstruction": model.likelihood.mean(model.decoder(loc, training=False))}
-
-  def sample(num_samples, seed):
-    z = model.prior.distribution().sample(num_samples, seed=seed)
-    return {"z": z, "x": model.likelihood.mean(model.decoder(z, training=False))}
-
-  def prior_log_prob(z):
-    return {"log_prob": model.prior.log_prob(z)}
-
-  archive = keras.export.ExportArchive()
-  archive.track(model)
-  archive.add_endpoint("encode", encode, input_signature=[x_spec])
-  archive.add_endpoint("decode", decode, input_signature=[z_spec])
-  archive.add_endpoint("reconstruct", reconstruct, input_signature=[x_spec])
-  archive.add_endpoint("sample", sample, input_signature=[
-      tf.TensorSpec([], tf.int32, name="num_samples"),
-      tf.TensorSpec([2], tf.int32, name="seed")])
-  archive.add_endpoint("prior_log_prob", prior_log_prob, input_signature=[z_spec])
-
-  metadata = {
-      "format": 1,
-      "input_shape": list(input_shape),
-      "latent_dim": latent_dim,
-      "prior": _prior_config(model.prior),
-      "likelihood": keras.saving.serialize_keras_object(model.likelihood),
-      "divergence": model.divergence,
-      "model_name": model.name,
-      **(extra_metadata or {}),
-  }
-  from tfdecomp import _io  # pylint: disable=g-import-not-at-top
   tmp = _io.temp_directory_beside(path)
   try:
-    archive.write_out(tmp, verbose=False)
-    with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
-      json.dump(metadata, f, indent=2)
+    export_lib.write_savedmodel(model, tmp, input_shape, extra_metadata=extra_metadata)
     if os.path.exists(path):
       old = _io.temp_directory_beside(path)
       os.replace(path, os.path.join(old, "export"))
@@ -141,6 +85,9 @@ class ExportedModel:
     import tfdecomp  # pylint: disable=g-import-not-at-top,unused-import  (registers classes)
 
     self.path = os.fspath(path)
+    latest = export_lib.latest_version(self.path)
+    if latest is not None and not os.path.exists(os.path.join(self.path, METADATA_FILE)):
+      self.path = os.path.join(self.path, str(latest))  # A base path: its highest version.
     meta_path = os.path.join(self.path, METADATA_FILE)
     if not os.path.exists(meta_path):
       raise FileNotFoundError(f"{meta_path} not found: {self.path} is not a tfdecomp export "

@@ -17,7 +17,8 @@
   5. `fit` with the run's callbacks (`tfdecomp.callbacks`): checkpoints + history.csv every
      `checkpoint_seconds` (and after the last epoch, and on Ctrl-C), TensorBoard scalars, NaN
      stop, progress line;
-  6. the test-set loss terms to metrics.json, and the figures to plots/.
+  6. the test-set loss terms to metrics.json, the SavedModel to `<run>/export/<version>/`
+     (`tfdecomp.export`, TF Serving's layout), and the figures to plots/.
 
 Errors a user can fix are `tfdecomp.configs.ConfigError` (settings, including those that only
 fail against the data), `tfdecomp.data.DataError` / `FileNotFoundError` (data),
@@ -206,6 +207,9 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
   metrics = {"split": config.eval_split, "examples": int(eval_n),
              "epochs": config.epochs, **{k: float(v) for k, v in results.items()}}
   run.write_metrics(metrics)
+  from tfdecomp import export as export_lib  # pylint: disable=g-import-not-at-top
+  if epochs_done < config.epochs or not export_lib.versions(export_lib.run_export_base(run.path)):
+    export_lib.export_run(model, config, run.path, config.epochs)  # <run>/export/<version>/
   written = (plots.run_figures(model, config, history, np.asarray(x_eval), labels, run.plots_dir)
              if figures else [])
   return TrainResult(run_dir=run.path, config=config, model=model, metrics=metrics,
