@@ -126,16 +126,11 @@ def fit_one_step(model, x):
   return {k: v[0] for k, v in history.items()}
 
 
-def replica_seed(model, step, replica):
-  """The noise seed replica `replica` uses at `step` (`DecompVAE.train_seed` under R > 1)."""
-  return tf.cast(tf.random.experimental.stateless_fold_in(
-      seeds.train_noise(model.seed, step), tf.constant(replica, tf.int64)), tf.int32)
-
-
 def replicated_reference_gradients(model, x, num_replicas):
   """Loss and gradients of one step on one device, computed as R replicas would.
 
-  Each replica r takes its share x_r of the global batch and its noise seed; the divergence's
+  Each replica r takes its share x_r of the global batch and its rows of the global batch's noise
+  (drawn from the step's seed, the same on every replica: `seeds.train_step_seed`); the divergence's
   inputs are gathered over the replicas. Here the gather is emulated with two passes over the
   shares: the first records what each share hands to `all_gather`, the second returns the
   concatenation of those records, exactly as `ReplicaContext.all_gather` does, and gradients flow
@@ -155,12 +150,14 @@ def replicated_reference_gradients(model, x, num_replicas):
     return objectives.decomposition_terms(
         share, model.posterior(share, training=True), likelihood_fn, model.prior,
         divergence=model.divergence, num_samples=model.num_samples,
-        seed=replica_seed(model, 0, r), all_gather=gather)
+        seed=seeds.train_step_seed(model.seed, 0), all_gather=gather,
+        rows=(r * len(share), len(x)))
 
   with tf.GradientTape() as tape:
     records = [[] for _ in shares]
     for r in range(num_replicas):
-      share_terms(r, lambda t, r=r: records[r].append(t) or t)
+      # Recording pass: a stand-in of the gathered shape (its values are not used).
+      share_terms(r, lambda t, r=r: records[r].append(t) or tf.concat([t] * num_replicas, 0))
     total, values = 0.0, []
     for r in range(num_replicas):
       calls = itertools.count()

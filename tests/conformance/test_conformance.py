@@ -4,7 +4,8 @@
                          compute what the eager ones do (see the test for why the noisy
                          losses are not compared);
   MirroredStrategy       one step on 2 replicas (the CPU split into 2 logical devices) equals the
-                         global-batch step on one device with the replicas' noise;
+                         global-batch step on one device (each share with its rows of the
+                         global batch's noise, and its own BatchNorm statistics);
   .keras                 `model.save` / `keras.saving.load_model` keep weights and outputs;
   SavedModel             `savedmodels.export` / `load` endpoints reproduce the in-memory model;
   get_config             `DecompVAE.from_config(get_config())` is the same model.
