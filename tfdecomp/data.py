@@ -78,13 +78,15 @@ def resolve(name: str, config: Optional[str] = None) -> Tuple[DatasetSpec, Optio
 
   A registered short name (or its builder's name) gives its declared spec; `tfds:NAME` or any
   other name gives a spec for that TFDS builder (the preprocessing of the short name NAME when
-  there is one); `NAME/CONFIG` selects a builder config.
+  there is one); `NAME/CONFIG` selects a builder config and, for TFDS builders, `NAME[/CONFIG]:
+  VERSION` a version (kept in `spec.builder`, e.g. "shapes3d:2.0.0").
   """
   if not isinstance(name, str) or not name:
     raise DataError(f"a data set name is needed, got {name!r}.")
   passthrough = name.startswith("tfds:")
   if passthrough:
     name = name[len("tfds:"):]
+  name, _, version = name.partition(":")
   if "/" in name:
     name, _, named_config = name.partition("/")
     if config is not None and config != named_config:
@@ -94,13 +96,16 @@ def resolve(name: str, config: Optional[str] = None) -> Tuple[DatasetSpec, Optio
     spec = datasets_lib.REGISTRY.get(name) if name in datasets_lib.REGISTRY else (
         datasets_lib.by_builder(name))
     if spec is not None:
+      if version:
+        raise DataError(f"{name!r} is built by tfdecomp in one version; drop ':{version}'.")
       return spec, config or spec.default_config
+  builder = f"{name}:{version}" if version else name
   base = datasets_lib.REGISTRY.get(name) if name in datasets_lib.REGISTRY else None
   if base is not None:  # TFDS's own builder of the same data, with our preprocessing.
-    spec = base.replace(name=f"tfds:{name}", builder=name, default_config=None, in_memory=True,
+    spec = base.replace(name=f"tfds:{name}", builder=builder, default_config=None, in_memory=True,
                         stream=None, ground_truth=None, check_files=None, describe_source=None)
   else:
-    spec = DatasetSpec(name=name, builder=name, feature="image", labels=("label",),
+    spec = DatasetSpec(name=name, builder=builder, feature="image", labels=("label",),
                        pixel_scale=255.0)
   return spec, config
 

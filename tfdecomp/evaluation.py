@@ -26,21 +26,29 @@ from tfdecomp import priors as priors_lib
 
 __all__ = ["METRICS", "DISENTANGLEMENT", "EncodedGroundTruth", "applicable_metrics",
            "discover_ground_truth", "encoder_means", "representation_function", "evaluate",
-           "evaluate_dataset", "model_input_shape", "export_results_path"]
+           "evaluate_dataset", "model_input_shape", "export_results_path", "IncompleteGrid"]
 
 DISENTANGLEMENT = ("factor_vae", "beta_vae", "mig", "dci", "sap", "modularity_explicitness")
 METRICS = DISENTANGLEMENT + ("sparsity", "clustering", "likelihood")
 
 def discover_ground_truth(dataset: str, split: str = "train", config: Optional[str] = None,
-                          data_dir: Optional[str] = None, manual_dir: Optional[str] = None
+                          data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
+                          download: bool = False, batch_size: int = 4096
                           ) -> Optional[ground_truth_lib.GroundTruthData]:
   """Factor-indexed access to a data set, or None when it has no ground-truth factors.
 
   A registered data set uses its declared `ground_truth` (dSprites: renderer or official npz,
   config full or small) or has none. Any other TFDS data set is inspected for `label_*`
-  ClassLabel features (the factors, with their class counts as sizes); if it has some, its
-  prepared split is read into a factor grid (every combination must be present, as in dSprites
-  and Shapes3D), images scaled to [0, 1] (uint8 images with values above 1 are divided by 255).
+  ClassLabel features (the factors, with their class counts as sizes; e.g. TFDS's `dsprites`:
+  label_shape, label_scale, ...; `shapes3d`: label_floor_hue, ...); if it has some, its split is
+  streamed in batches of `batch_size` into a factor grid, images scaled to [0, 1] (uint8 images
+  with values above 1 are divided by 255). Every factor combination must be observed; one
+  observed several times is sampled uniformly among its examples
+  (`ground_truth.RepeatedGridGroundTruthData`).
+
+  Raises:
+    ValueError: when some factor combination has no example (the message says how many do), or
+      the data set is not prepared and `download` is False (`tfdecomp.data.DataError`).
   """
   from tfdecomp import data  # pylint: disable=g-import-not-at-top  (TFDS)
   from tfdecomp import datasets  # pylint: disable=g-import-not-at-top
@@ -49,21 +57,40 @@ def discover_ground_truth(dataset: str, split: str = "train", config: Optional[s
     if spec.ground_truth is None:
       return None
     return data.ground_truth(spec.name, config=config, data_dir=data_dir, manual_dir=manual_dir)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  builder = tfds.builder(spec.builder, config=config, data_dir=data_dir)
+  builder = data.prepared_builder(spec.builder, config, data_dir, manual_dir, download)
   features = builder.info.features
   factor_names = [k for k in features.keys() if k.startswith("label_") and isinstance(
       features[k], tfds.features.ClassLabel)]
   if not factor_names:
     return None
-  arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-  factors = np.stack([arrays[k] for k in factor_names], axis=1)
-  images = arrays["image"]
+  image = spec.feature
+
+  def select(example):
+    return (tf.stack([tf.cast(example[k], tf.int64) for k in factor_names], axis=-1),
+            example[image])
+
+  ds = builder.as_dataset(split=split, shuffle_files=False).map(select).batch(batch_size)
+  factors, images = [], []
+  for f, x in tfds.as_numpy(ds):
+    factors.append(f)
+    images.append(x)
+  if not factors:
+    raise data.DataError(f"split {split!r} of {dataset!r} has no examples.")
+  factors, images = np.concatenate(factors), np.concatenate(images)
   # dSprites stores binary pixels as uint8 0/1, Shapes3D as 0..255: scale only the latter.
   scale = 255.0 if images.dtype == np.uint8 and images.max() > 1 else 1.0
-  return ground_truth_lib.GridGroundTruthData.from_examples(
-      [k[len("label_"):] for k in factor_names], [features[k].num_classes for k in factor_names],
-      factors, images, decode=lambda rows: rows.astype(np.float32) / scale)
+  try:
+    return ground_truth_lib.GridGroundTruthData.from_examples(
+        [k[len("label_"):] for k in factor_names], [features[k].num_classes for k in factor_names],
+        factors, images, decode=lambda rows: rows.astype(np.float32) / scale)
+  except ValueError as e:
+    raise IncompleteGrid(f"{dataset} {split}: {e}") from None
+
+
+class IncompleteGrid(ValueError):
+  """The factor combinations observed in a data set are not the full grid."""
 
 
 class EncodedGroundTruth(ground_truth_lib.GroundTruthData):
@@ -346,7 +373,7 @@ def evaluate_dataset(model, dataset: str, *, split: Optional[str] = None,
                      seed: int = 0, max_examples: int = 10000, likelihood_examples: int = 1000,
                      iwae_samples: int = 1000, student_t_mapping: bool = True,
                      metric_args: Optional[dict] = None, data_dir: Optional[str] = None,
-                     manual_dir: Optional[str] = None,
+                     manual_dir: Optional[str] = None, download: bool = False,
                      progress: Optional[Callable[[str], None]] = None) -> dict:
   """Loads a data set's evaluation examples (and ground truth) and runs `evaluate` on them.
 
@@ -362,6 +389,10 @@ def evaluate_dataset(model, dataset: str, *, split: Optional[str] = None,
     max_examples: evaluation examples for sparsity, clustering and the likelihood pool.
     likelihood_examples: examples for the ELBO/IWAE estimates.
     data_dir, manual_dir: see `tfdecomp.data`.
+    download: let TFDS download and prepare an external data set that is not prepared.
+
+  With the default metrics, a data set whose factors do not form a full grid is evaluated without
+  the disentanglement metrics (`progress` says why); asking for one of them raises.
 
   Returns:
     {"results": {metric: {...}}, "arguments": {every argument, the examples used}}.
@@ -383,13 +414,22 @@ def evaluate_dataset(model, dataset: str, *, split: Optional[str] = None,
     if unknown:
       raise ValueError(f"unknown metrics {unknown}; choose from {list(METRICS)}.")
   kwargs = {"config": config, "data_dir": data_dir, "manual_dir": manual_dir}
-  x, labels = data.load_arrays(spec.name, split, max_examples=max_examples, **kwargs)
+  if download:
+    kwargs["download"] = True
+  x, labels = data.load_arrays(dataset, split, max_examples=max_examples, **kwargs)
   if tuple(x.shape[1:]) != want:
     raise ValueError(f"the model takes examples of shape {list(want)}, but {dataset} examples "
                      f"have shape {list(x.shape[1:])}.")
   ground_truth = None
   if metrics is None or any(m in DISENTANGLEMENT for m in metrics):
-    ground_truth = discover_ground_truth(spec.name, split, config, data_dir, manual_dir)
+    try:
+      ground_truth = discover_ground_truth(dataset, split, config, data_dir, manual_dir,
+                                           download)
+    except IncompleteGrid as e:
+      if metrics is not None:
+        raise ValueError(f"{e} Choose --metrics without {', '.join(DISENTANGLEMENT)}.") from None
+      if progress is not None:
+        progress(f"{e} Skipping the disentanglement metrics.")
   if progress is not None:
     progress(f"{dataset} {split}: {len(x)} examples"
              + (f", ground truth {len(ground_truth.factor_sizes)} factors"

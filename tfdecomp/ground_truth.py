@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["GroundTruthData", "GridGroundTruthData"]
+__all__ = ["GroundTruthData", "GridGroundTruthData", "RepeatedGridGroundTruthData"]
 
 Rng = Union[np.random.Generator, np.random.RandomState]
 
@@ -133,18 +133,24 @@ class GridGroundTruthData(GroundTruthData):
       observations: [M, ...] observations.
       **kwargs: passed to the constructor (observation_shape, decode).
 
+    Returns:
+      A `GridGroundTruthData` when every combination is observed once, a
+      `RepeatedGridGroundTruthData` when some are observed several times (as in real data sets).
+
     Raises:
       ValueError: if some factor combination is missing.
     """
     index = np.ravel_multi_index(tuple(np.asarray(factors).T), tuple(factor_sizes))
     total = int(np.prod(factor_sizes))
+    counts = np.bincount(index, minlength=total)
+    if not counts.all():
+      raise ValueError(f"the examples cover {int((counts > 0).sum())} of the {total} factor "
+                       "combinations: the disentanglement metrics need every combination.")
+    if (counts > 1).any():
+      return RepeatedGridGroundTruthData(factor_names, factor_sizes, index, observations,
+                                         **kwargs)
     grid = np.zeros((total,) + observations.shape[1:], observations.dtype)
-    seen = np.zeros(total, bool)
     grid[index] = observations
-    seen[index] = True
-    if not seen.all():
-      raise ValueError(f"the examples cover {int(seen.sum())} of the {total} factor combinations; "
-                       "every combination is needed.")
     return cls(factor_names, factor_sizes, grid, **kwargs)
 
   @property
@@ -166,3 +172,55 @@ class GridGroundTruthData(GroundTruthData):
   def sample_observations_from_factors(self, factors, rng=None):
     del rng  # One observation per factor combination.
     return self._decode(self.rows(self.factors_to_index(factors)))
+
+
+class RepeatedGridGroundTruthData(GroundTruthData):
+  """A full factor grid where a combination may be observed several times.
+
+  `sample_observations_from_factors` draws, for each factor tuple, one of its observed examples
+  uniformly at random (with `rng`), so x ~ p(x | factors) is the empirical distribution of the
+  examples with those factors.
+
+  Args:
+    factor_names: K names.
+    factor_sizes: K sizes.
+    index: int [M] grid position (row-major) of each example; every position must occur.
+    observations: [M, ...] the examples.
+    observation_shape, decode: as for `GridGroundTruthData`.
+  """
+
+  def __init__(self, factor_names: Sequence[str], factor_sizes: Sequence[int], index: np.ndarray,
+               observations: np.ndarray, observation_shape: Optional[Sequence[int]] = None,
+               decode: Optional[Callable[[np.ndarray], np.ndarray]] = None):
+    self._names = tuple(factor_names)
+    self._sizes = tuple(int(s) for s in factor_sizes)
+    index = np.asarray(index, np.int64)
+    order = np.argsort(index, kind="stable")
+    self._order = order  # Examples sorted by grid position.
+    counts = np.bincount(index, minlength=self.num_examples)
+    if len(counts) != self.num_examples or not counts.all():
+      raise ValueError("every factor combination needs at least one example.")
+    self._counts = counts
+    self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    self._observations = observations
+    self._shape = tuple(observation_shape or observations.shape[1:])
+    self._decode = decode or (lambda rows: rows.astype(np.float32))
+
+  @property
+  def factor_names(self):
+    return self._names
+
+  @property
+  def factor_sizes(self):
+    return self._sizes
+
+  @property
+  def observation_shape(self):
+    return self._shape
+
+  def sample_observations_from_factors(self, factors, rng=None):
+    rng = rng if rng is not None else np.random.default_rng()
+    position = self.factors_to_index(factors)
+    pick = self._starts[position] + np.floor(
+        rng.random(len(position)) * self._counts[position]).astype(np.int64)
+    return self._decode(self._observations[self._order[pick]])
