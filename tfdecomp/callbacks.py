@@ -30,6 +30,7 @@ import time
 import keras
 import numpy as np
 
+from tfdecomp import progress as progress_lib
 from tfdecomp import runs as runs_lib
 
 __all__ = ["TensorBoard", "RunCheckpoint", "StopOnNonFinite", "RunProgress"]
@@ -291,17 +292,7 @@ class RunProgress(keras.callbacks.Callback):
       self._last_decile = decile
     self._finished = final
     self._last_draw = now
-    elapsed = now - self._start
-    width = 24
-    filled = int(round(width * fraction))
-    bar = "=" * filled + "." * (width - filled)
     values = " ".join(f"{k} {self._logs[k]:.4g}" for k in self.keys if k in self._logs)
-    timing = f"{elapsed:.0f}s" if final else (
-        f"{elapsed:.0f}s<{eta:.0f}s" if eta is not None else f"{elapsed:.0f}s<?")
-    line = (f"epoch {self._epoch + 1}/{self.epochs} [{bar}] {100 * fraction:3.0f}% "
-            f"{timing} {values}")
-    if self.tty:
-      self.stream.write("\r" + line[:200] + "\x1b[K")
-    else:
-      self.stream.write(line + "\n")
-    self.stream.flush()
+    line = (f"epoch {self._epoch + 1}/{self.epochs} "
+            + progress_lib.bar_line(fraction, now - self._start, eta, final) + f" {values}")
+    progress_lib.write_line(self.stream, line, self.tty)

@@ -10,7 +10,26 @@ import sys
 import time
 from typing import Optional, TextIO
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "bar_line", "write_line"]
+
+
+def bar_line(fraction: float, elapsed: float, eta: Optional[float], final: bool,
+             width: int = 24) -> str:
+  """"[=====.....]  42% 12s<17s": the bar, the percentage, elapsed and remaining seconds."""
+  filled = int(round(width * fraction))
+  bar = "=" * filled + "." * (width - filled)
+  timing = (f"{elapsed:.0f}s" if final else
+            f"{elapsed:.0f}s<{eta:.0f}s" if eta is not None else f"{elapsed:.0f}s<?")
+  return f"[{bar}] {100 * fraction:3.0f}% {timing}"
+
+
+def write_line(stream: TextIO, line: str, tty: bool) -> None:
+  """Redraws `line` in place on a terminal, or prints it as a new line otherwise."""
+  if tty:
+    stream.write("\r" + line[:200] + "\x1b[K")
+  else:
+    stream.write(line + "\n")
+  stream.flush()
 
 
 class Progress:
@@ -86,20 +105,9 @@ class Progress:
 
   def _draw(self, now, final=False):
     self._drawn = True
-    fraction = self.done / self.total
-    width = 24
-    filled = int(round(width * fraction))
-    bar = "=" * filled + "." * (width - filled)
-    elapsed = now - self._start
-    eta = self.eta(now)
-    timing = (f"{elapsed:.0f}s" if final else
-              f"{elapsed:.0f}s<{eta:.0f}s" if eta is not None else f"{elapsed:.0f}s<?")
-    line = f"  {self.label} [{bar}] {100 * fraction:3.0f}% {timing}"
-    if self.tty:
-      self.stream.write("\r" + line[:200] + "\x1b[K")
-    else:
-      self.stream.write(line + "\n")
-    self.stream.flush()
+    line = f"  {self.label} " + bar_line(self.done / self.total, now - self._start,
+                                         self.eta(now), final)
+    write_line(self.stream, line, self.tty)
 
   def __enter__(self):
     return self

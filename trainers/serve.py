@@ -37,17 +37,12 @@ def _predict():
   loaded = np.load(FLAGS.input)
   inputs = dict(loaded) if hasattr(loaded, "files") else loaded
   total = len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
-  bar = None
-  if total > 10 * FLAGS.batch_size:
-    import tqdm  # pylint: disable=g-import-not-at-top
-    bar = tqdm.tqdm(total=total, unit="ex", file=sys.stderr)
-  def progress(done, _):
-    if bar is not None:
-      bar.update(done - bar.n)
-  outputs = serving.predict_arrays(FLAGS.model_base_path, FLAGS.signature, inputs,
-                                   batch_size=FLAGS.batch_size, progress=progress)
-  if bar is not None:
-    bar.close()
+  from tfdecomp import progress as progress_lib  # pylint: disable=g-import-not-at-top
+  with progress_lib.Progress(f"{FLAGS.signature} on {total} examples", total,
+                             quiet=total <= 10 * FLAGS.batch_size) as bar:
+    outputs = serving.predict_arrays(FLAGS.model_base_path, FLAGS.signature, inputs,
+                                     batch_size=FLAGS.batch_size,
+                                     progress=lambda done, _: bar.update(done))
   with _io.atomic_path(FLAGS.output, suffix=".npz") as tmp:
     np.savez(tmp, **outputs)
   print(f"{PROG}: wrote {FLAGS.output} ({', '.join(f'{k} {list(v.shape)}' for k, v in outputs.items())})")
