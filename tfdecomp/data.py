@@ -130,8 +130,15 @@ def prepared_builder(builder_name: str, config: Optional[str], data_dir: Optiona
   if spec is not None:
     if spec.check_files is not None and not builder.is_prepared():
       spec.check_files(manual_dir)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        try_download_gcs=False, manual_dir=manual_dir))
+    try:
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          try_download_gcs=False, manual_dir=manual_dir))
+    except FileExistsError:
+      # Another process (e.g. another worker of a multi-worker run on this machine) prepared
+      # the same data set meanwhile: TFDS's final rename found its directory; use that one.
+      builder = tfds.builder(builder_name, config=config, data_dir=data_dir)
+      if not builder.is_prepared():
+        raise
   elif not builder.is_prepared():
     if not download:
       raise DataError(
@@ -411,6 +418,23 @@ class TrainingData:
     return dataclasses.replace(self, dataset=self._make(int(start_step)),
                                start_step=int(start_step))
 
+  def shard(self, rows, parts: int = 1) -> tf.data.Dataset:
+    """One worker's share of every global batch of this stream, read on its own.
+
+    The batch of step t keeps the rows [start, stop) of the global batch (the examples whose
+    positions the noise is drawn for), split into `parts` consecutive batches of
+    (stop - start) / parts rows: one per local replica, in replica order. Only those rows are
+    gathered (rendered or decoded), so W workers each read 1/W of the data.
+
+    Args:
+      rows: (start, stop), 0 <= start < stop <= batch_size, (stop - start) % parts == 0.
+      parts: local replicas of the worker.
+
+    Returns:
+      A `tf.data.Dataset` of x batches [(stop - start) / parts, *example_shape], `parts` per step.
+    """
+    return self._make(self.start_step, rows=(int(rows[0]), int(rows[1])), parts=int(parts))
+
 
 def _raw_examples(spec, config, split, data_dir, manual_dir):
   """The stored examples of a split in TFDS order, as NumPy (uint8 images or float vectors)."""
@@ -475,16 +499,22 @@ def training_data(name: str, split: str = "train", *, batch_size: int, seed: int
     steps_per_epoch = max(1, num // batch_size)
   needed = steps_per_epoch * batch_size
 
-  def epoch_blocks(epoch):
-    order = seeds.data_order(seed, epoch, num, needed)
-    return tf.data.Dataset.from_tensor_slices(tf.reshape(order, [steps_per_epoch, batch_size]))
+  def make(first_step, rows=None, parts=1):
+    start, stop = rows or (0, batch_size)
+    if not 0 <= start < stop <= batch_size or (stop - start) % parts:
+      raise ValueError(f"rows {rows} do not split into {parts} batches of a batch of "
+                       f"{batch_size}.")
 
-  def make(first_step):
+    def epoch_blocks(epoch):
+      order = tf.reshape(seeds.data_order(seed, epoch, num, needed), [steps_per_epoch, batch_size])
+      order = tf.reshape(order[:, start:stop], [steps_per_epoch * parts, (stop - start) // parts])
+      return tf.data.Dataset.from_tensor_slices(order)
+
     start_epoch, offset = divmod(first_step, steps_per_epoch)
     # One spare epoch: Keras's epoch iterator may look one chunk past the last step of `fit`
     # and would otherwise warn that the input ran out of data.
     return (tf.data.Dataset.range(start_epoch, max(epochs, start_epoch) + 1)
-            .flat_map(epoch_blocks).skip(offset)
+            .flat_map(epoch_blocks).skip(offset * parts)
             .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE))
 

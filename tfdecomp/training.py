@@ -129,11 +129,25 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
     ConfigError, DataError, FileNotFoundError, RunError: see the module docstring.
     NonFiniteLoss: when training hit a NaN/inf loss.
     Interrupted: on KeyboardInterrupt during training, after checkpointing.
+    WorkerLost: (`tfdecomp.distributed_loop`) under multi-worker, when another worker died.
   """
+  from tfdecomp import distributed_loop  # pylint: disable=g-import-not-at-top
+  strategy = _strategy(strategy, config)  # Multi-worker: before any other TensorFlow op.
+  with distributed_loop.output_dir(strategy, out) as out:  # A temporary dir on non-chiefs.
+    return _train(config, out, data_dir=data_dir, manual_dir=manual_dir, command=command,
+                  callbacks=callbacks, progress=progress and distributed_loop.is_chief(strategy),
+                  stream=stream, warn=warn, figures=figures and distributed_loop.is_chief(strategy),
+                  checkpoint_seconds=checkpoint_seconds, checkpoint_epochs=checkpoint_epochs,
+                  strategy=strategy)
+
+
+def _train(config, out, *, data_dir, manual_dir, command, callbacks, progress, stream, warn,
+           figures, checkpoint_seconds, checkpoint_epochs, strategy):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from tfdecomp import builders  # pylint: disable=g-import-not-at-top
   from tfdecomp import callbacks as callbacks_lib  # pylint: disable=g-import-not-at-top
   from tfdecomp import data  # pylint: disable=g-import-not-at-top
+  from tfdecomp import distributed_loop  # pylint: disable=g-import-not-at-top
   from tfdecomp import plots  # pylint: disable=g-import-not-at-top
   from tfdecomp import seeds  # pylint: disable=g-import-not-at-top
 
@@ -143,7 +157,6 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
   if os.path.exists(run.path) and not os.path.isdir(run.path):
     raise runs_lib.RunError(f"--out={run.path} is a file, not a directory; choose a directory.")
   data_kwargs = {"data_dir": data_dir, "manual_dir": manual_dir}
-  strategy = _strategy(strategy, config)
 
   # 1. Data.
   training = _training_data(config, data_kwargs)
@@ -165,7 +178,7 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
     builders.compile_model(model, config, steps_per_epoch)
 
   # 4. Resume.
-  epochs_done, state = run.restore(model, warn=warn)
+  epochs_done, state = distributed_loop.restore(strategy, run, model, warn=warn)
   history = list(state["history"]) if state else []
   if epochs_done:
     stream.write(f"resuming {run.path} after epoch {epochs_done}/{config.epochs}\n")
@@ -184,9 +197,8 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
       fit_callbacks.append(callbacks_lib.RunProgress(config.epochs, steps_per_epoch, epochs_done,
                                                      stream=stream))
     try:
-      model.fit(training.dataset, epochs=config.epochs, initial_epoch=epochs_done,
-                steps_per_epoch=steps_per_epoch, verbose=0, callbacks=fit_callbacks,
-                shuffle=False)  # The stream's order is the run's (seeds.data_order).
+      distributed_loop.fit(model, training, epochs=config.epochs, initial_epoch=epochs_done,
+                           steps_per_epoch=steps_per_epoch, callbacks=fit_callbacks, run=run)
     except KeyboardInterrupt:
       saved = checkpoint.flush() or epochs_done
       raise Interrupted(f"interrupted; the checkpoint of epoch {saved}/{config.epochs} is in "
@@ -202,8 +214,8 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
 
   # 6. Test-set loss terms and figures.
   eval_n = (len(x_eval) // config.batch_size) * config.batch_size or len(x_eval)
-  results = model.evaluate(x_eval[:eval_n], batch_size=min(config.batch_size, eval_n),
-                           verbose=0, return_dict=True)
+  results = distributed_loop.evaluate(model, x_eval[:eval_n],
+                                     batch_size=min(config.batch_size, eval_n))
   metrics = {"split": config.eval_split, "examples": int(eval_n),
              "epochs": config.epochs, **{k: float(v) for k, v in results.items()}}
   run.write_metrics(metrics)

@@ -9,6 +9,7 @@ non-finite loss exits with 1 and keeps the last good checkpoint; Ctrl-C or SIGTE
 the newest finished epoch and exit with 130: the same command resumes).
 """
 
+import os
 import sys
 
 from absl import flags
@@ -65,7 +66,11 @@ def define_flags():
                      "SIGTERM.", lower_bound=0.0)
   flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker"],
                     "tf.distribute strategy: auto (one device, or mirrored when >1 GPU is "
-                    "visible), mirrored (all GPUs), multiworker (not supported yet).")
+                    "visible), mirrored (all GPUs, or all logical CPUs), multiworker "
+                    "(MultiWorkerMirroredStrategy from $TF_CONFIG; run one process per worker, "
+                    "see BUILD.md).")
+  flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical devices (the "
+                       "mirrored path without GPUs: tests, benchmarks).", lower_bound=1)
   flags.DEFINE_integer("checkpoint_epochs", None, "Also checkpoint every this many epochs.",
                        lower_bound=1)
 
@@ -87,8 +92,11 @@ def main(argv):
   if len(argv) > 1:
     _cli.fail(PROG, f"unexpected arguments {' '.join(argv[1:])!r} (flags are written "
                     "--name=value).")
-  from tfdecomp import configs, data, runs, training  # pylint: disable=g-import-not-at-top
+  from tfdecomp import configs, data, distribute, runs, training  # pylint: disable=g-import-not-at-top
+  from tfdecomp import distributed_loop  # pylint: disable=g-import-not-at-top
   _cli.interrupt_on_sigterm()
+  if FLAGS.cpu_devices:
+    distribute.split_cpu(FLAGS.cpu_devices)
   try:
     config = config_from_flags(FLAGS)
     out = FLAGS.out or default_out(config)
@@ -103,6 +111,13 @@ def main(argv):
   except training.NonFiniteLoss as e:
     sys.stderr.write(f"{PROG}: {e}\n")
     sys.exit(1)
+  except distributed_loop.WorkerLost as e:
+    # TensorFlow's collective engine cannot be shut down cleanly after a peer is lost (its
+    # threads may keep the interpreter from exiting): report and leave at once.
+    sys.stderr.write(f"{PROG}: {e}\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)  # pylint: disable=protected-access
   m = result.metrics
   terms = ", ".join(f"{k} {m[k]:.4g}" for k in ("reconstruction", "kl", "divergence", "elbo")
                     if k in m)
