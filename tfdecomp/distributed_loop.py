@@ -37,6 +37,7 @@ after the chief has saved the newest finished epoch; rerunning all workers resum
 """
 
 import contextlib
+import os
 import shutil
 import tempfile
 
@@ -92,6 +93,13 @@ def output_dir(strategy, out):
     if not _is_lost(e):
       raise
     raise WorkerLost(_lost_message(e, None, None)) from None
+  except WorkerLost as e:
+    if path == out:
+      raise
+    # A non-chief's own checkpoints are temporary: point at the chief's run directory.
+    raise WorkerLost(str(e).split("; the ")[0] + "; the chief keeps the checkpoints in "
+                     f"{os.path.join(os.fspath(out), 'checkpoints')}: rerun every worker with "
+                     "the same command to resume") from None
   finally:
     if path != out:
       shutil.rmtree(path, ignore_errors=True)
@@ -138,33 +146,35 @@ def restore(strategy, run, model, warn=None):
   """
   if not distribute.is_multiworker(strategy):
     return run.restore(model, warn=warn)
-  with strategy.scope():
+  chief = is_chief(strategy)
+  with strategy.scope():  # The optimizer's slots are mirrored variables, built on every worker.
     if not model.optimizer.built:
       model.optimizer.build(model.trainable_variables)
-    epochs_done, state = run.restore(model, warn=warn) if is_chief(strategy) else (0, None)
-    variables = _variables(model)
-    chief = is_chief(strategy)
+  # Outside the scope: Keras's loader creates temporary variables, which under the scope would be
+  # mirrored (a collective broadcast the other workers do not join).
+  epochs_done, state = run.restore(model, warn=warn) if chief else (0, None)
+  variables = _variables(model)
 
-    @tf.function
-    def broadcast(epochs):
-      def replica_fn():
-        context = tf.distribute.get_replica_context()
-        keep = tf.logical_and(tf.constant(chief), tf.equal(context.replica_id_in_sync_group, 0))
-        # float64 holds every float32 and int64 < 2^53 (optimizer steps, seeds) exactly.
-        values = [epochs] + [tf.cast(v.value, tf.float64) for v in variables]
-        values = [tf.where(keep, t, tf.zeros_like(t)) for t in values]
-        return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
-      results = strategy.run(replica_fn)
-      return [strategy.experimental_local_results(r)[0] for r in results]
+  @tf.function
+  def broadcast(epochs):
+    def replica_fn():
+      context = tf.distribute.get_replica_context()
+      keep = tf.logical_and(tf.constant(chief), tf.equal(context.replica_id_in_sync_group, 0))
+      # float64 holds every float32 and int64 < 2^53 (optimizer steps, seeds) exactly.
+      values = [epochs] + [tf.cast(v.value, tf.float64) for v in variables]
+      values = [tf.where(keep, t, tf.zeros_like(t)) for t in values]
+      return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+    results = strategy.run(replica_fn)
+    return [strategy.experimental_local_results(r)[0] for r in results]
 
-    try:
-      received = broadcast(tf.constant(float(epochs_done), tf.float64))
-    except _LOST as e:
-      if not _is_lost(e):
-        raise
-      raise WorkerLost(_lost_message(e, run, None)) from None
-    for variable, value in zip(variables, received[1:]):
-      variable.assign(tf.cast(value, variable.dtype))
+  try:
+    received = broadcast(tf.constant(float(epochs_done), tf.float64))
+  except _LOST as e:
+    if not _is_lost(e):
+      raise
+    raise WorkerLost(_lost_message(e, run, None)) from None
+  for variable, value in zip(variables, received[1:]):
+    variable.assign(tf.cast(value, variable.dtype))
   return int(received[0].numpy()), state
 
 
@@ -176,8 +186,18 @@ def _lost_message(error, run, saved):
 
 
 def _first_line(error):
-  text = str(getattr(error, "message", "") or error).strip()
-  return text.splitlines()[0] if text else type(error).__name__
+  """The line of a collective's error that says what happened to the peer."""
+  text = str(getattr(error, "message", "") or error)
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  for line in lines:
+    if "aborted by:" in line:
+      return line.split("aborted by:", 1)[1].strip().rstrip(". ")
+  for line in lines:
+    if any(word in line for word in ("unhealthy", "Connection", "Socket", "timed out",
+                                     "Deadline", "unavailable", "Unavailable")):
+      return line
+  useful = [line for line in lines if not line.endswith("execution error:")]
+  return useful[0] if useful else type(error).__name__
 
 
 def _reduced(strategy, per_replica):
