@@ -70,15 +70,19 @@ def compile_model(model, config, steps_per_epoch: Optional[int] = None):
 
   Args:
     model: the model (built inside the strategy's scope, if any).
-    config: the config.
+    config: the config (its XLA setting applies to single-replica runs only).
     steps_per_epoch: steps_per_execution becomes the largest divisor of it that is <= the
       config's: a compiled call then never spans two epochs and every epoch takes exactly
       steps_per_epoch steps (with a call that does not divide the epoch, Keras can run past the
       epoch's last batch).
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   steps = config.steps_per_execution
   if steps_per_epoch is not None:
     steps = max(d for d in range(1, min(steps, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
-  model.compile(optimizer=build_optimizer(config), jit_compile=config.jit,
-                steps_per_execution=steps)
+  # XLA cannot compile a step over several replicas: a mirrored variable lives on every device
+  # and the compiled cluster may touch only one ("Trying to access resource ... located in
+  # device CPU:1 from device CPU:0", XLA's known issue). Replicated runs train without it.
+  jit = config.jit and tf.distribute.get_strategy().num_replicas_in_sync == 1
+  model.compile(optimizer=build_optimizer(config), jit_compile=jit, steps_per_execution=steps)
   return model
