@@ -20,6 +20,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _cli(*args, timeout=300):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+  env.pop("TF_CONFIG", None)
   return subprocess.run([sys.executable, "-m", "trainers.train", *args], capture_output=True,
                         text=True, timeout=timeout, env=env, cwd=REPO)
 
@@ -40,7 +41,9 @@ def _flags(**kwargs):
     (["--df=0"], "--df must be > 0"),
     (["--mixture_locs=0,1,2;1,2,3"], "--mixture_locs rows must have latent_dim=2"),
     (["--batch_size=1", "--divergence=mmd"], "--batch_size must be >= 2"),
-    (["--strategy=multiworker"], "--strategy=multiworker is not supported yet"),
+    (["--strategy=multiworker"], "--strategy=multiworker needs TF_CONFIG"),
+    (["--strategy=mirrored", "--cpu_devices=2", "--batch_size=399"],
+     "--batch_size=399 does not split over 2 replicas"),
 ])
 def test_invalid_flags_fail_with_one_line(args, needle):
   result = _cli(*args, "--out=/nonexistent/should-not-be-created")
