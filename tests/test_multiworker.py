@@ -30,9 +30,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 240  # Seconds for any one subprocess.
 
 # Trains each (preset, overrides) in turn under one MultiWorkerMirroredStrategy and saves the
-# final weights and loss history of each run.
+# final weights and loss history of each run; then a run whose data are NaN, which must stop.
 WORKER = """
-import json, sys
+import dataclasses, json, sys
 import numpy as np
 from tfdecomp import configs, distribute, training
 jobs, dump = json.loads(sys.argv[1]), sys.argv[2]
@@ -45,6 +45,18 @@ for i, (preset, overrides, run_dir) in enumerate(jobs):
   for j, w in enumerate(result.model.get_weights()):
     out[f"{i}_w{j}"] = np.asarray(w)
   out[f"{i}_loss"] = np.asarray([h["loss"] for h in result.history])
+original = training._training_data
+def poisoned(config, kwargs):
+  stream = original(config, kwargs)
+  make = stream._make
+  return dataclasses.replace(stream, _make=lambda step, **kw: make(step, **kw).map(
+      lambda x: x * np.nan))
+training._training_data = poisoned
+try:
+  training.train(configs.make("clustering", epochs=3, jit=False), jobs[0][2] + "-nan",
+                 progress=False, figures=False, strategy=strategy)
+except training.NonFiniteLoss as e:
+  out["nan"] = np.asarray(str(e))
 np.savez(dump, **out)
 """
 
@@ -195,6 +207,8 @@ def test_two_workers_hold_equal_weights_equal_to_one_process(tmp_path, monkeypat
     np.testing.assert_allclose(got[0][f"{j}_loss"], [h["loss"] for h in result.history],
                                rtol=1e-5)
     assert len(got[0][f"{j}_loss"]) == result.epochs
+  for i in range(2):  # Both workers stopped at the first step of the NaN run.
+    assert "non-finite loss (nan) at optimizer step 1 (epoch 1)" in str(got[i]["nan"])
   # The chief wrote the run directories; the other worker's temporary directories are gone.
   assert (tmp_path / "w0-clustering" / "history.csv").exists()
   assert not (tmp_path / "w1-clustering").exists()
