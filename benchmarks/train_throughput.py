@@ -7,6 +7,16 @@ steps, reporting the median. For the sparsity model it also times the step witho
 
   python benchmarks/train_throughput.py                  # all presets, jit on and off
   python benchmarks/train_throughput.py --only=clustering --windows=7
+  python benchmarks/train_throughput.py --strategy=mirrored      # 1 vs 2 logical CPU devices
+  python benchmarks/train_throughput.py --strategy=multiworker   # 1 device vs 2 local workers
+
+With --strategy the step runs without XLA (a replicated step cannot be XLA-compiled), on the
+same global batch: `mirrored` splits the CPU into 2 logical devices in one process
+(MirroredStrategy, Keras `fit`); `multiworker` starts 2 worker processes of this script on
+127.0.0.1 (MultiWorkerMirroredStrategy from TF_CONFIG, the loop of tfdecomp.distributed_loop).
+Scaling efficiency = (examples/s on 2) / (2 x examples/s on 1). On one 2-core machine the
+replicas share the same cores, so no speed-up is expected: the figure is the overhead a real
+multi-GPU or multi-host run pays (gradient all-reduce, the all_gather of z for the divergence).
 
 Targets (issue 4; 2 CPU cores): dSprites conv64 batch 64 >= 780 ex/s; Fashion-MNIST dcgan32 batch
 500 sparse prior + MMD (alpha 100) >= 950 ex/s with the MMD < 25% of the step; pinwheel MLP batch
@@ -34,17 +44,28 @@ TARGETS = {"clustering": 69000, "independence": 780, "sparsity": 950}
 SHAPES = {"pinwheel": (2,), "dsprites": (64, 64, 1), "fashion_mnist": (32, 32, 1)}
 
 
-def measure(config, jit, steps, windows, steps_per_execution):
-  """Median examples/second over `windows` windows of `steps` steps (after a warm-up)."""
-  keras.utils.set_random_seed(0)
+def _batch(config):
   rng = np.random.default_rng(0)
   shape = SHAPES[config.dataset]
   x = rng.random((config.batch_size, *shape), dtype=np.float32)
   if config.likelihood == "bernoulli":
     x = (x > 0.5).astype(np.float32)
-  model = builders.build_model(config, rng.random((200, *shape), dtype=np.float32))
-  model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, amsgrad=True),
-                jit_compile=jit, steps_per_execution=steps_per_execution)
+  return x, rng.random((200, *shape), dtype=np.float32)
+
+
+def _model(config, jit, steps_per_execution, strategy=None):
+  keras.utils.set_random_seed(0)
+  x, example = _batch(config)
+  with (strategy or tf.distribute.get_strategy()).scope():
+    model = builders.build_model(config, example)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, amsgrad=True),
+                  jit_compile=jit, steps_per_execution=steps_per_execution)
+  return model, x
+
+
+def measure(config, jit, steps, windows, steps_per_execution, strategy=None):
+  """Median examples/second over `windows` windows of `steps` steps (after a warm-up)."""
+  model, x = _model(config, jit, steps_per_execution, strategy)
   ds = tf.data.Dataset.from_tensors(x).repeat()
   model.fit(ds, epochs=1, steps_per_epoch=2 * steps_per_execution, verbose=0)   # compile.
   model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)                      # warm up.
@@ -56,16 +77,119 @@ def measure(config, jit, steps, windows, steps_per_execution):
   return statistics.median(rates)
 
 
+class _Windows(keras.callbacks.Callback):
+  """Wall time of every epoch after the first (the warm-up)."""
+
+  def __init__(self):
+    super().__init__()
+    self.seconds = []
+    self._start = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    if epoch > 0:
+      self.seconds.append(time.perf_counter() - self._start)
+
+
+class _Stream:
+  """The one random global batch, repeated, as `tfdecomp.distributed_loop.fit` reads a stream."""
+
+  def __init__(self, x):
+    self.x = x
+    self.dataset = tf.data.Dataset.from_tensors(x).repeat()
+
+  def shard(self, rows, parts=1):
+    start, stop = rows
+    share = self.x[start:stop].reshape(parts, (stop - start) // parts, *self.x.shape[1:])
+    return tf.data.Dataset.from_tensor_slices(share).repeat()
+
+
+def worker(name, steps, windows, spe):
+  """One worker of the 2-worker measurement; the chief prints `rate <examples/s>`."""
+  from tfdecomp import distribute, distributed_loop  # pylint: disable=g-import-not-at-top
+  strategy = distribute.get("multiworker")
+  config = configs.make(name)
+  steps = max(spe, steps - steps % spe)
+  model, x = _model(config, False, spe, strategy)
+  timer = _Windows()
+  distributed_loop.fit(model, _Stream(x), epochs=1 + windows, steps_per_epoch=steps,
+                       callbacks=[timer])
+  if distributed_loop.is_chief(strategy):
+    print(f"rate {statistics.median(steps * config.batch_size / t for t in timer.seconds)}",
+          flush=True)
+
+
+def _two_workers(name, windows):
+  import json  # pylint: disable=g-import-not-at-top
+  import socket  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  sockets = [socket.socket() for _ in range(2)]
+  for sock in sockets:
+    sock.bind(("127.0.0.1", 0))
+  workers = [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+  for sock in sockets:
+    sock.close()
+  procs = []
+  try:
+    for i in range(2):
+      env = dict(os.environ, TF_CONFIG=json.dumps(
+          {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}))
+      procs.append(subprocess.Popen(
+          [sys.executable, __file__, f"--only={name}", f"--windows={windows}",
+           f"--worker={i}"], env=env, stdout=subprocess.PIPE, text=True))
+    out = procs[0].communicate(timeout=1800)[0]
+    procs[1].wait(timeout=60)
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  rates = [float(line.split()[1]) for line in out.splitlines() if line.startswith("rate ")]
+  if not rates:
+    raise RuntimeError(f"the 2-worker run of {name} printed no rate: {out[-500:]}")
+  return rates[0]
+
+
+def scaling(names, strategy_name, windows, plan):
+  """1 device vs 2 (logical devices or local workers), without XLA, same global batch."""
+  two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if strategy_name == "mirrored" \
+      else None
+  for name in names:
+    config = configs.make(name)
+    steps, spe = plan[name]
+    one = measure(config, False, steps, windows, spe)
+    rate = (measure(config, False, steps, windows, spe, strategy=two) if two is not None
+            else _two_workers(name, windows))
+    label = "2 logical devices" if two is not None else "2 local workers  "
+    print(f"{name:13s} {config.network:8s} batch {config.batch_size:4d} D={config.divergence:12s}"
+          f" 1 device {one:9.0f} ex/s  {label} {rate:9.0f} ex/s  speed-up {rate / one:4.2f}x  "
+          f"efficiency {100 * rate / (2 * one):3.0f}%", flush=True)
+
+
 def main():
   warnings.filterwarnings("ignore", category=UserWarning)
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--only", choices=sorted(TARGETS), action="append")
   parser.add_argument("--windows", type=int, default=5)
+  parser.add_argument("--strategy", choices=["mirrored", "multiworker"],
+                      help="measure 1 vs 2 devices (mirrored) or 1 device vs 2 local workers")
+  parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # A worker of --strategy.
   args = parser.parse_args()
   names = args.only or ["clustering", "independence", "sparsity"]
   # (steps per window, steps_per_execution)
   plan = {"clustering": (500, 100), "independence": (20, 10), "sparsity": (6, 3)}
+  if args.worker is not None:
+    worker(names[0], *plan[names[0]][:1], args.windows, plan[names[0]][1])
+    return
+  if args.strategy == "mirrored":
+    from tfdecomp import distribute  # pylint: disable=g-import-not-at-top
+    distribute.split_cpu(2)
   print(f"cores: {os.cpu_count()}  tensorflow {tf.__version__}  keras {keras.__version__}")
+  if args.strategy:
+    scaling(names, args.strategy, args.windows, plan)
+    return
   for name in names:
     config = configs.make(name)
     steps, spe = plan[name]

@@ -237,10 +237,9 @@ def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=
 
   @tf.function
   def train_function(iterator):
-    logs = None
-    for _ in range(per_call):
-      logs = strategy.run(model.train_step, args=(next(iterator),))
-    return _reduced(strategy, logs)
+    for _ in tf.range(per_call - 1):  # A graph loop: the step is traced twice, not per_call times.
+      strategy.run(model.train_step, args=(next(iterator),))
+    return _reduced(strategy, strategy.run(model.train_step, args=(next(iterator),)))
 
   history = keras.callbacks.History()
   callback_list = keras.callbacks.CallbackList(list(callbacks) + [history], model=model)
