@@ -70,7 +70,8 @@ def compile_model(model, config, steps_per_epoch: Optional[int] = None):
 
   Args:
     model: the model (built inside the strategy's scope, if any).
-    config: the config (its XLA setting applies to single-replica runs only).
+    config: the config (its XLA setting applies to single-replica runs only, its steps per
+      execution to single-replica and multi-worker runs).
     steps_per_epoch: steps_per_execution becomes the largest divisor of it that is <= the
       config's: a compiled call then never spans two epochs and every epoch takes exactly
       steps_per_epoch steps (with a call that does not divide the epoch, Keras can run past the
@@ -83,6 +84,13 @@ def compile_model(model, config, steps_per_epoch: Optional[int] = None):
   # XLA cannot compile a step over several replicas: a mirrored variable lives on every device
   # and the compiled cluster may touch only one ("Trying to access resource ... located in
   # device CPU:1 from device CPU:0", XLA's known issue). Replicated runs train without it.
-  jit = config.jit and tf.distribute.get_strategy().num_replicas_in_sync == 1
+  strategy = tf.distribute.get_strategy()
+  jit = config.jit and strategy.num_replicas_in_sync == 1
+  from tfdecomp import distribute  # pylint: disable=g-import-not-at-top
+  if strategy.num_replicas_in_sync > 1 and not distribute.is_multiworker(strategy):
+    # Keras 3.15's multi-step `fit` loop fails under MirroredStrategy ("You must feed a value
+    # for placeholder tensor 'while/cond/Placeholder_1'"); the multi-worker loop
+    # (tfdecomp.distributed_loop) runs several steps per call itself.
+    steps = 1
   model.compile(optimizer=build_optimizer(config), jit_compile=jit, steps_per_execution=steps)
   return model
