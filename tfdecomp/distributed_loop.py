@@ -248,7 +248,6 @@ def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=
   iterator = iter(dataset)
   callback_list.on_train_begin()
   logs = {}
-  epoch = initial_epoch
   try:
     for epoch in range(initial_epoch, epochs):
       model.reset_metrics()
@@ -259,9 +258,9 @@ def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=
         callback_list.on_train_batch_end(begin + per_call - 1, logs)
         if model.stop_training:
           break
+      callback_list.on_epoch_end(epoch, dict(logs))  # As `fit`: also after a stop.
       if model.stop_training:
         break
-      callback_list.on_epoch_end(epoch, dict(logs))
   except _LOST as e:
     if not _is_lost(e):
       raise
@@ -275,6 +274,9 @@ def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=
 
 
 def _global_batch(training):
+  size = training.dataset.element_spec.shape[0]
+  if size is not None:
+    return int(size)
   for element in training.dataset.take(1):
     return int(element.shape[0])
   raise ValueError("the training stream is empty.")
