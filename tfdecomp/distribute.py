@@ -30,11 +30,14 @@ __all__ = ["STRATEGIES", "get", "check_batch", "multiworker", "is_multiworker", 
 STRATEGIES = ("auto", "mirrored", "multiworker")
 
 #: Seconds a multi-worker collective may wait for its peers before it fails
-#: (`CommunicationOptions(timeout_seconds=...)`): the bound on how long the survivors of a stuck
-#: worker wait. It must exceed the longest gap between two steps of the slowest worker (the first
-#: step's tracing, a checkpoint, an epoch's figures on the chief); override with
-#: $TFDECOMP_COLLECTIVE_TIMEOUT.
-COLLECTIVE_TIMEOUT = 300.0
+#: (`CommunicationOptions(timeout_seconds=...)`); 0 = no timeout (the default). It catches a
+#: worker that is alive but stuck (a dead one is caught by the heartbeat, below). Off by default:
+#: TensorFlow enforces it with one sleeping thread per collective, held for the whole timeout,
+#: and at the pinwheel preset's few thousand collectives a second a 300 s timeout exhausted the
+#: process's threads ("std::system_error: Resource temporarily unavailable"). When set, it must
+#: exceed the longest pause between two steps of the slowest worker (the first step's tracing, a
+#: checkpoint); set it with $TFDECOMP_COLLECTIVE_TIMEOUT.
+COLLECTIVE_TIMEOUT = 0.0
 #: Seconds without a heartbeat after which the coordination service declares a worker dead and
 #: fails the others (TensorFlow's default is 10 s); override with $TFDECOMP_HEARTBEAT_TIMEOUT.
 HEARTBEAT_TIMEOUT = 10.0
