@@ -191,7 +191,7 @@ def _first_line(error):
   lines = [line.strip() for line in text.splitlines() if line.strip()]
   for line in lines:
     if "aborted by:" in line:
-      return line.split("aborted by:", 1)[1].strip().rstrip(". ")
+      return line.split("aborted by:", 1)[1].strip().rstrip(".: ")
   for line in lines:
     if any(word in line for word in ("unhealthy", "Connection", "Socket", "timed out",
                                      "Deadline", "unavailable", "Unavailable")):

@@ -118,9 +118,11 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
     checkpoint_seconds: seconds of training between checkpoints (0: after every epoch; None:
       only after the last epoch and on interruption).
     checkpoint_epochs: also checkpoint every this many epochs (None: no epoch interval).
-    strategy: "auto" (None), "mirrored" or a `tf.distribute.Strategy` (`tfdecomp.distribute`);
-      the model, optimizer and metrics are built in its scope and `fit` splits each global
-      batch over its replicas. Not a setting of the run: a run may resume under another one.
+    strategy: "auto" (None), "mirrored", "multiworker" or a `tf.distribute.Strategy`
+      (`tfdecomp.distribute`); the model, optimizer and metrics are built in its scope and each
+      global batch is split over its replicas (multi-worker: `tfdecomp.distributed_loop`; the
+      chief writes `out`, the other workers a temporary directory). Not a setting of the run: a
+      run may resume under another one.
 
   Returns:
     A `TrainResult`.
