@@ -154,8 +154,9 @@ def _two_workers(name, windows):
 
 def scaling(names, strategy_name, windows, plan):
   """1 device vs 2 (logical devices or local workers), without XLA, same global batch."""
-  two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if strategy_name == "mirrored" \
-      else None
+  two = None
+  if strategy_name == "mirrored":
+    two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
   for name in names:
     config = configs.make(name)
     steps, spe = plan[name]
@@ -165,8 +166,9 @@ def scaling(names, strategy_name, windows, plan):
     rate = (measure(config, False, steps, windows, spe, strategy=two) if two is not None
             else _two_workers(name, windows))
     label = "2 logical devices" if two is not None else "2 local workers  "
-    print(f"{name:13s} {config.network:8s} batch {config.batch_size:4d} D={config.divergence:12s}"
-          f" steps/call {spe:3d} 1 device {one:9.0f} ex/s  {label} {rate:9.0f} ex/s  speed-up {rate / one:4.2f}x  "
+    print(f"{name:13s} {config.network:8s} batch {config.batch_size:4d} "
+          f"D={config.divergence:12s} steps/call {spe:3d} 1 device {one:9.0f} ex/s  {label} "
+          f"{rate:9.0f} ex/s  speed-up {rate / one:4.2f}x  "
           f"efficiency {100 * rate / (2 * one):3.0f}%", flush=True)
 
 

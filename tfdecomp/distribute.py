@@ -8,7 +8,7 @@ Names:
   auto         one device, or `mirrored` when more than one GPU is visible;
   mirrored     `tf.distribute.MirroredStrategy` over all visible GPUs (all logical CPUs when
                there is no GPU, e.g. a CPU split into logical devices in tests);
-  multiworker  `tf.distribute.MultiWorkerMirroredStrategy` configured by `TF_CONFIG` (`multiworker`);
+  multiworker  `tf.distribute.MultiWorkerMirroredStrategy` from `TF_CONFIG` (`multiworker`);
                `tfdecomp.training.train` drives it with the loop of `tfdecomp.distributed_loop`
                (Keras 3 `fit` fails under it on this stack, keras-team/keras#20585).
 
@@ -121,19 +121,22 @@ def multiworker(timeout_seconds: float = None, heartbeat_seconds: float = None
     timeout_seconds = _env_seconds("TFDECOMP_COLLECTIVE_TIMEOUT", COLLECTIVE_TIMEOUT)
   if heartbeat_seconds is None:
     heartbeat_seconds = _env_seconds("TFDECOMP_HEARTBEAT_TIMEOUT", HEARTBEAT_TIMEOUT)
-  from tensorflow.python.eager import context  # pylint: disable=g-import-not-at-top
-  from tensorflow.python.distribute import multi_worker_util  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+  from tensorflow.python.distribute import multi_worker_util
+  from tensorflow.python.eager import context
+  # pylint: enable=g-import-not-at-top
   resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
   spec = resolver.cluster_spec()
   if context.context().coordination_service is None and heartbeat_seconds:
     # What MultiWorkerMirroredStrategy configures itself, with a bounded heartbeat.
     jobs = [job for job in ("chief", "worker") if job in spec.jobs]
-    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2  # pylint: disable=g-import-not-at-top
     context.context().configure_coordination_service(
         service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
         heartbeat_timeout_in_ms=int(heartbeat_seconds * 1000),
-        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=j, num_tasks=spec.num_tasks(j))
-                          for j in jobs])
+        coordinated_jobs=[
+            coordination_config_pb2.CoordinatedJob(name=j, num_tasks=spec.num_tasks(j))
+            for j in jobs])
   options = tf.distribute.experimental.CommunicationOptions(
       timeout_seconds=timeout_seconds or None)
   return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver,

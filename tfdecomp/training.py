@@ -72,7 +72,7 @@ class TrainResult:
   """What `train` returns.
 
   Attributes:
-    run_dir: the run directory.
+    run_dir: the run directory (written by the chief under multi-worker training).
     config: the config trained.
     model: the trained `DecompVAE`.
     metrics: the test-set loss terms written to metrics.json.
@@ -135,12 +135,13 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
   """
   from tfdecomp import distributed_loop  # pylint: disable=g-import-not-at-top
   strategy = _strategy(strategy, config)  # Multi-worker: before any other TensorFlow op.
-  with distributed_loop.output_dir(strategy, out) as out:  # A temporary dir on non-chiefs.
-    return _train(config, out, data_dir=data_dir, manual_dir=manual_dir, command=command,
-                  callbacks=callbacks, progress=progress and distributed_loop.is_chief(strategy),
-                  stream=stream, warn=warn, figures=figures and distributed_loop.is_chief(strategy),
-                  checkpoint_seconds=checkpoint_seconds, checkpoint_epochs=checkpoint_epochs,
-                  strategy=strategy)
+  chief = distributed_loop.is_chief(strategy)
+  with distributed_loop.output_dir(strategy, out) as written:  # A temporary dir on non-chiefs.
+    result = _train(config, written, data_dir=data_dir, manual_dir=manual_dir, command=command,
+                    callbacks=callbacks, progress=progress and chief, stream=stream, warn=warn,
+                    figures=figures and chief, checkpoint_seconds=checkpoint_seconds,
+                    checkpoint_epochs=checkpoint_epochs, strategy=strategy)
+  return result if chief else dataclasses.replace(result, run_dir=os.fspath(out))
 
 
 def _train(config, out, *, data_dir, manual_dir, command, callbacks, progress, stream, warn,

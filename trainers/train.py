@@ -92,8 +92,9 @@ def main(argv):
   if len(argv) > 1:
     _cli.fail(PROG, f"unexpected arguments {' '.join(argv[1:])!r} (flags are written "
                     "--name=value).")
-  from tfdecomp import configs, data, distribute, runs, training  # pylint: disable=g-import-not-at-top
-  from tfdecomp import distributed_loop  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from tfdecomp import configs, data, distribute, distributed_loop, runs, training
+  # pylint: enable=g-import-not-at-top
   _cli.interrupt_on_sigterm()
   if FLAGS.cpu_devices:
     distribute.split_cpu(FLAGS.cpu_devices)
