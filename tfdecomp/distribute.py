@@ -139,8 +139,14 @@ def multiworker(timeout_seconds: float = None, heartbeat_seconds: float = None
             for j in jobs])
   options = tf.distribute.experimental.CommunicationOptions(
       timeout_seconds=timeout_seconds or None)
-  return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver,
-                                                   communication_options=options)
+  try:
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver,
+                                                     communication_options=options)
+  except RuntimeError as e:
+    if "program startup" not in str(e):
+      raise
+    raise ValueError("--strategy=multiworker must be set up before TensorFlow runs anything in "
+                     "the process: start one fresh process per worker.") from None
 
 
 def split_cpu(devices: int) -> None:
