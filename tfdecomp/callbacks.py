@@ -1,9 +1,7 @@
 """Keras callbacks of a training run: Keras's own where they do the job, ours where Keras lacks one.
 
-From Keras:
-  TensorBoard      `keras.callbacks.TensorBoard` writes the epoch scalars (every logged metric and
-                   the learning rate, train/ and validation/); the subclass here only counts
-                   epochs from 1, as history.csv and the progress line do.
+TensorBoard is `tfdecomp.tensorboard.DecompTensorBoard` (curves, images, latent histograms,
+config, HParams); `TensorBoard` here is that class, kept under its old name.
 
 Ours (Keras has no equivalent):
   RunCheckpoint    on a time (or epoch) interval, after the last epoch, and on interruption,
@@ -46,22 +44,11 @@ def _as_float_logs(logs):
   return out
 
 
-class TensorBoard(keras.callbacks.TensorBoard):
-  """`keras.callbacks.TensorBoard` with epochs counted from 1 (step = epochs finished).
-
-  Args:
-    log_dir: the TensorBoard directory (the run's `tensorboard/`).
-    **kwargs: `keras.callbacks.TensorBoard` arguments; the defaults here write no graph and
-      profile nothing.
-  """
-
-  def __init__(self, log_dir, **kwargs):
-    kwargs.setdefault("write_graph", False)
-    kwargs.setdefault("profile_batch", 0)
-    super().__init__(log_dir=log_dir, **kwargs)
-
-  def on_epoch_end(self, epoch, logs=None):
-    super().on_epoch_end(epoch + 1, logs)
+def __getattr__(name):
+  if name == "TensorBoard":  # The decomposition TensorBoard; imported on use (protobufs).
+    from tfdecomp import tensorboard  # pylint: disable=g-import-not-at-top
+    return tensorboard.DecompTensorBoard
+  raise AttributeError(f"module 'tfdecomp.callbacks' has no attribute {name!r}")
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

@@ -196,9 +196,13 @@ def aggregate_posterior(loc, prior_log_prob=None, samples=None, labels=None, pat
     bins = min(60, max(10, int(np.sqrt(len(prior_samples)) / 2)))
     density, ex, ey = np.histogram2d(prior_samples[:, 0], prior_samples[:, 1], bins=bins,
                                      range=((x0, x1), (y0, y1)), density=True)
-    mesh = ax.pcolormesh(ex, ey, density.T, cmap="Blues", shading="flat")
+    from matplotlib.colors import LogNorm  # pylint: disable=g-import-not-at-top
+    # Log scale: a spike-and-slab prior's spike would otherwise hide its slab.
+    top = max(float(density.max()), 1e-12)
+    mesh = ax.pcolormesh(ex, ey, np.ma.masked_less_equal(density.T, 0.0), cmap="Blues",
+                         shading="flat", norm=LogNorm(vmin=top * 1e-3, vmax=top))
     fig.colorbar(mesh, ax=ax, fraction=0.046, pad=0.04,
-                 label=f"p({axis_labels[0]}, {axis_labels[1]}) (histogram of prior samples)")
+                 label=f"p({axis_labels[0]}, {axis_labels[1]}) from prior samples (log)")
   if samples is not None:
     ax.scatter(samples[:, 0], samples[:, 1], s=2, c="0.35", alpha=0.4, lw=0,
                label="z ~ q(z|x)")
@@ -275,7 +279,8 @@ def pair_plot(loc, dims, prior_samples=None, labels=None, path=None, beta=None, 
           ps = np.asarray(prior_samples)
           ax.hist2d(ps[:, dims[j]], ps[:, dims[i]], bins=40,
                     range=((lo[j], hi[j]), (lo[i], hi[i])), cmap="Blues")
-        ax.scatter(points[:, j], points[:, i], s=3, c=colours, cmap="tab10", lw=0)
+        ax.scatter(points[:, j], points[:, i], s=3, c=colours, lw=0,
+                   **({"cmap": "tab10"} if labels is not None else {}))
         ax.set_ylim(lo[i], hi[i])
       ax.set_xlim(lo[j], hi[j])
       ax.tick_params(labelsize=6)
