@@ -13,6 +13,8 @@ Ours (Keras has no equivalent):
   StopOnNonFinite  stops training at the first non-finite loss and names the optimizer step
                    (`keras.callbacks.TerminateOnNaN` stops too, but says nothing of where, and
                    the step it sees with steps_per_execution > 1 is the call's, not the step's).
+  ValidationNoise  resets the evaluation noise before each validation pass (`fit` has no hook
+                   for the validation's seeds), so a resumed run's validation curves are exact.
   RunProgress      one progress line for the whole run (epochs and steps), redrawn in place on a
                    terminal and printed every ~10% otherwise. Keras's `ProgbarLogger` draws one
                    bar per epoch (500 lines for the 500 one-step epochs of the pinwheel preset)
@@ -31,7 +33,7 @@ import numpy as np
 from tfdecomp import progress as progress_lib
 from tfdecomp import runs as runs_lib
 
-__all__ = ["TensorBoard", "RunCheckpoint", "StopOnNonFinite", "RunProgress"]
+__all__ = ["TensorBoard", "RunCheckpoint", "StopOnNonFinite", "RunProgress", "ValidationNoise"]
 
 
 def _as_float_logs(logs):
@@ -81,6 +83,17 @@ class StopOnNonFinite(keras.callbacks.Callback):
     self.message = (f"training stopped: non-finite loss ({float(loss)}) at optimizer step "
                     f"{self.step} (epoch {self.epoch + 1})")
     self.model.stop_training = True
+
+
+class ValidationNoise(keras.callbacks.Callback):
+  """Resets the model's evaluation noise at the start of each validation pass
+  (`DecompVAE.reset_eval_noise`), so the validation curves of a resumed run equal an
+  uninterrupted run's. Models without `reset_eval_noise` are left alone."""
+
+  def on_test_begin(self, logs=None):
+    reset = getattr(self.model, "reset_eval_noise", None)
+    if reset is not None:
+      reset()
 
 
 class RunCheckpoint(keras.callbacks.Callback):

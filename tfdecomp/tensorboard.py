@@ -41,8 +41,8 @@ images and histograms are computed between epochs from a fixed evaluation batch.
 written with TensorBoard's own protobuf writer (no TensorFlow summary ops: an eager
 `tf.summary.scalar` costs about 0.2 ms here, which the 500 one-step epochs of the pinwheel preset
 would feel). Images and histograms are written every `image_freq` epochs; the default ("auto")
-writes them after the first epoch, then whenever the time spent on them stays within
-`image_budget` (2%) of the training time, and always after the last epoch
+writes them whenever the time spent on them stays within `image_budget` (2%) of the training
+time (the first after about 50 s of training), and always after the last epoch
 (benchmarks/tensorboard_overhead.py measures the step rate with and without the callback).
 """
 
@@ -58,12 +58,16 @@ import keras
 
 __all__ = ["DecompTensorBoard", "EventWriter", "write_metrics", "write_evaluation",
            "latent_activity", "most_active", "image_grid_array", "config_markdown",
-           "hparams_of", "UPDATE_FREQ", "IMAGE_BUDGET"]
+           "hparams_of", "UPDATE_FREQ", "IMAGE_BUDGET", "FIRST_IMAGE_SECONDS"]
 
 #: Default optimizer steps between step-level scalars.
 UPDATE_FREQ = 100
 #: Default share of the training time that images and histograms may take (image_freq="auto").
 IMAGE_BUDGET = 0.02
+#: The cost assumed for the first image write with image_freq="auto" (seconds; then measured):
+#: with a 2% budget, the first images come after about 50 s of training, and a run shorter than
+#: that has its images only after its last epoch.
+FIRST_IMAGE_SECONDS = 1.0
 #: Loss terms of the validation writer (beta and alpha are the same as in training).
 _VALIDATION_TERMS = ("loss", "reconstruction", "kl", "divergence", "elbo")
 #: At most this many scalars per prior parameter; larger ones are written as a histogram.
@@ -79,6 +83,8 @@ class EventWriter:
   Args:
     logdir: the directory of this TensorBoard "run" (e.g. `<log_dir>/train`).
   """
+
+  _scalar_metadata = None
 
   def __init__(self, logdir):
     self.logdir = os.fspath(logdir)
@@ -96,17 +102,23 @@ class EventWriter:
   def scalars(self, values: dict, step: int, prefix: str = "") -> None:
     """Writes {tag: number} as scalars at `step` (non-numeric values are skipped)."""
     from tensorboard.compat.proto import summary_pb2  # pylint: disable=g-import-not-at-top
-    from tensorboard.plugins.scalar import metadata  # pylint: disable=g-import-not-at-top
-    from tensorboard.util import tensor_util  # pylint: disable=g-import-not-at-top
+    from tensorboard.compat.proto import tensor_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboard.compat.proto import types_pb2  # pylint: disable=g-import-not-at-top
+    if EventWriter._scalar_metadata is None:
+      from tensorboard.plugins.scalar import metadata  # pylint: disable=g-import-not-at-top
+      EventWriter._scalar_metadata = metadata.create_summary_metadata(display_name=None,
+                                                                      description=None)
     summary = summary_pb2.Summary()
-    meta = metadata.create_summary_metadata(display_name=None, description=None)
     for tag, value in values.items():
       try:
         value = float(value)
       except (TypeError, ValueError):
         continue
-      summary.value.add(tag=prefix + tag, metadata=meta,
-                        tensor=tensor_util.make_tensor_proto(np.float32(value)))
+      # What tf.summary.scalar writes: a float32 scalar tensor with the scalars plugin's
+      # metadata (built directly: TensorBoard's make_tensor_proto costs ~25 us a value).
+      summary.value.add(tag=prefix + tag, metadata=EventWriter._scalar_metadata,
+                        tensor=tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT,
+                                                      float_val=[value]))
     if summary.value:
       self._add(summary, step)
 
@@ -327,6 +339,7 @@ class DecompTensorBoard(keras.callbacks.Callback):
     self._previous_step = 0
     self._epoch = 0
     self._first_epoch = None
+    self._learnt_prior = False
     self._last_image_epoch = None
 
   # ---- fit hooks --------------------------------------------------------------------------
@@ -337,6 +350,8 @@ class DecompTensorBoard(keras.callbacks.Callback):
     self._step0 = int(optimizer.iterations.numpy()) if optimizer is not None else 0
     self._previous_step = self._step0
     self._first_epoch = None
+    prior = getattr(self.model, "prior", None)
+    self._learnt_prior = bool(prior is not None and getattr(prior, "trainable_weights", None))
     settings = self.config if self.config is not None else _model_settings(self.model)
     self.root.text("config", config_markdown(settings), step=0)
     if self.write_hparams:
@@ -368,8 +383,12 @@ class DecompTensorBoard(keras.callbacks.Callback):
     train = {k: v for k, v in logs.items() if not k.startswith("val_")}
     train["learning_rate"] = self._learning_rate()
     self.train.scalars(train, epochs_done, prefix="epoch/")
-    self.train.scalars(self._prior_scalars(), epochs_done)
-    self._prior_histograms(epochs_done)
+    if self._learnt_prior:
+      parameters = self._prior_parameters()
+      self.train.scalars(_prior_scalars(parameters), epochs_done)
+      for name, value in parameters.items():
+        if value.size > _MAX_PRIOR_SCALARS:
+          self.train.histogram(f"prior/{name}", value, epochs_done)
     validation = {k[len("val_"):]: v for k, v in logs.items()
                   if k.startswith("val_") and k[len("val_"):] in _VALIDATION_TERMS}
     if validation:
@@ -418,37 +437,16 @@ class DecompTensorBoard(keras.callbacks.Callback):
         out[label] = np.asarray(keras.ops.convert_to_numpy(variable))
     return out
 
-  def _prior_scalars(self):
-    scalars = {}
-    for name, value in self._prior_parameters().items():
-      if value.size > _MAX_PRIOR_SCALARS:
-        continue
-      if name == "variance":
-        keys = [f"prior/variance/z{d}" for d in range(value.size)]
-      elif name == "weight":
-        keys = [f"prior/weight/k{k}" for k in range(value.size)]
-      elif name == "mean" and value.ndim == 2:
-        keys = [f"prior/mean/k{k}_z{d}" for k in range(value.shape[0])
-                for d in range(value.shape[1])]
-      else:
-        keys = [f"prior/{name}/{i}" for i in range(value.size)]
-      scalars.update(zip(keys, value.ravel().tolist()))
-    return scalars
-
-  def _prior_histograms(self, step):
-    for name, value in self._prior_parameters().items():
-      if value.size > _MAX_PRIOR_SCALARS:
-        self.train.histogram(f"prior/{name}", value, step)
-
   def _images_due(self, epochs_done):
     if not self.image_freq or self.examples is None or not hasattr(self.model, "encode"):
       return False
     if isinstance(self.image_freq, int):
       return epochs_done % self.image_freq == 0
-    if self._last_image_epoch is None:
-      return True
+    # "auto": write when the time spent on images, with the next write (its cost estimated from
+    # the writes so far, FIRST_IMAGE_SECONDS before any), stays within the budget.
     elapsed = time.monotonic() - self._train_start
-    per_write = self.image_seconds / max(1, self.images_written)
+    per_write = (self.image_seconds / self.images_written if self.images_written
+                 else FIRST_IMAGE_SECONDS)
     return self.image_seconds + per_write <= self.image_budget * max(elapsed - self.image_seconds,
                                                                      0.0)
 
@@ -506,6 +504,25 @@ class DecompTensorBoard(keras.callbacks.Callback):
     return plots.aggregate_posterior(
         loc[:, dims], prior_samples=prior_samples[:, dims], labels=labels, title=title,
         axis_labels=[f"z{d}" for d in dims], beta=beta, alpha=alpha)
+
+
+def _prior_scalars(parameters):
+  """{tag: value} of the prior's parameters with at most _MAX_PRIOR_SCALARS entries each."""
+  scalars = {}
+  for name, value in parameters.items():
+    if value.size > _MAX_PRIOR_SCALARS:
+      continue
+    if name == "variance":
+      keys = [f"prior/variance/z{d}" for d in range(value.size)]
+    elif name == "weight":
+      keys = [f"prior/weight/k{k}" for k in range(value.size)]
+    elif name == "mean" and value.ndim == 2:
+      keys = [f"prior/mean/k{k}_z{d}" for k in range(value.shape[0])
+              for d in range(value.shape[1])]
+    else:
+      keys = [f"prior/{name}/{i}" for i in range(value.size)]
+    scalars.update(zip(keys, value.ravel().tolist()))
+  return scalars
 
 
 def _current_weights(model):

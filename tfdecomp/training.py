@@ -190,7 +190,7 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
   if epochs_done < config.epochs:
     from tfdecomp import tensorboard  # pylint: disable=g-import-not-at-top
     validation = validation_split(x_eval, config, steps_per_epoch, epochs_done)
-    fit_callbacks = [nonfinite, checkpoint,
+    fit_callbacks = [nonfinite, checkpoint, callbacks_lib.ValidationNoise(),
                      tensorboard.DecompTensorBoard(
                          run.tensorboard_dir, examples=x_eval[:TENSORBOARD_EXAMPLES],
                          labels=None if labels is None else labels[:TENSORBOARD_EXAMPLES],
@@ -220,6 +220,7 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
 
   # 6. Test-set loss terms and figures.
   eval_n = (len(x_eval) // config.batch_size) * config.batch_size or len(x_eval)
+  model.reset_eval_noise()  # The test-set noise: a function of (seed, step), resumed or not.
   results = model.evaluate(x_eval[:eval_n], batch_size=min(config.batch_size, eval_n),
                            verbose=0, return_dict=True)
   metrics = {"split": config.eval_split, "examples": int(eval_n),
@@ -240,7 +241,7 @@ def train(config: configs_lib.Config, out, *, data_dir: Optional[str] = None,
 
 def validation_split(x_eval, config, steps_per_epoch: int, epochs_done: int = 0) -> dict:
   """`fit`'s validation arguments: the first VALIDATION_EXAMPLES evaluation examples (whole
-  batches), evaluated after epoch 1, every K epochs and after the last epoch.
+  batches), evaluated after epoch 1 and every K epochs.
 
   K = ceil(validation steps / (VALIDATION_SHARE * steps per epoch)): every epoch when a
   validation pass has at most 10% of an epoch's steps (dSprites, Fashion-MNIST), every K epochs
@@ -251,10 +252,11 @@ def validation_split(x_eval, config, steps_per_epoch: int, epochs_done: int = 0)
   n = (n // batch) * batch or n
   val_steps = max(1, math.ceil(n / batch))
   every = max(1, math.ceil(val_steps / (VALIDATION_SHARE * max(1, steps_per_epoch))))
-  epochs = sorted({1, config.epochs, *range(every, config.epochs + 1, every)} - set(
-      range(1, epochs_done + 1)))
+  # Not "and the last epoch": the schedule must not depend on `epochs`, which a resumed run may
+  # raise, or history.csv would differ from an uninterrupted run's.
+  epochs = sorted({1, *range(every, config.epochs + 1, every)} - set(range(1, epochs_done + 1)))
   return {"validation_data": (x_eval[:n],), "validation_batch_size": min(batch, n),
-          "validation_freq": epochs or [config.epochs]}
+          "validation_freq": epochs}
 
 
 def _training_data(config, data_kwargs):
