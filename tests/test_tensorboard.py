@@ -30,9 +30,10 @@ def read_events(root):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
         plugin = value.metadata.plugin_data.plugin_name
-        if value.HasField("image"):
-          image = tf.io.decode_png(value.image.encoded_image_string).numpy()
-          assert image.shape == (value.image.height, value.image.width, value.image.colorspace)
+        if plugin == "images":  # As tf.summary.image: [width, height, PNG].
+          width, height, png = tf.make_ndarray(value.tensor)
+          image = tf.io.decode_png(png).numpy()
+          assert image.shape[:2] == (int(height), int(width))
           found[run][value.tag].append((event.step, "image", image.shape))
         elif plugin == "scalars":
           found[run][value.tag].append((event.step, "scalar",

@@ -127,13 +127,26 @@ class EventWriter:
     from tensorboard.plugins.histogram import summary_v2  # pylint: disable=g-import-not-at-top
     self._add(summary_v2.histogram_pb(tag, np.asarray(data, np.float64), buckets=buckets), step)
 
-  def image(self, tag: str, image, step: int) -> None:
-    """Writes an image: uint8 or [0, 1] float [H, W] or [H, W, 1 | 3 | 4], or PNG bytes."""
+  def image(self, tag: str, image, step: int, description: Optional[str] = None) -> None:
+    """Writes an image: uint8 or [0, 1] float [H, W] or [H, W, 1 | 3 | 4], or PNG bytes.
+
+    As `tf.summary.image` writes it: a string tensor [width, height, PNG] with the images
+    plugin's metadata; `description` (markdown) is shown on the image's card.
+    """
     from tensorboard.compat.proto import summary_pb2  # pylint: disable=g-import-not-at-top
-    png, (height, width, channels) = _png(image)
+    from tensorboard.compat.proto import tensor_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboard.compat.proto import tensor_shape_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboard.compat.proto import types_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboard.plugins.image import metadata  # pylint: disable=g-import-not-at-top
+    png, (height, width, _) = _png(image)
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=3)]),
+        string_val=[str(width).encode(), str(height).encode(), png])
     summary = summary_pb2.Summary()
-    summary.value.add(tag=tag, image=summary_pb2.Summary.Image(
-        height=height, width=width, colorspace=channels, encoded_image_string=png))
+    summary.value.add(tag=tag, tensor=tensor, metadata=metadata.create_summary_metadata(
+        display_name=None, description=description))
     self._add(summary, step)
 
   def text(self, tag: str, text: str, step: int = 0) -> None:
@@ -466,22 +479,34 @@ class DecompTensorBoard(keras.callbacks.Callback):
       n = min(self.max_images, len(x))
       reconstruction = np.asarray(model.decode(loc[:n]))
       self.root.image("images/reconstructions",
-                      image_grid_array(np.stack([x[:n], reconstruction])), step)
+                      image_grid_array(np.stack([x[:n], reconstruction])), step,
+                      "Top row: evaluation inputs x; bottom row: E[x|z = E[z|x]].")
       from tfdecomp import seeds  # pylint: disable=g-import-not-at-top
       samples = np.asarray(model.sample(n, seed=seeds.make_seed(self.seed)))
-      self.root.image("images/prior_samples", image_grid_array(samples[None]), step)
+      self.root.image("images/prior_samples", image_grid_array(samples[None]), step,
+                      "E[x|z] for z ~ p(z), the same draws of z at every step.")
       dims = active[:self.traversal_dims]
       rows = np.stack([np.asarray(model.traverse(x[:1], int(d), self.traversal_values))[0]
                        for d in dims])
-      self.root.image("images/traversals", image_grid_array(rows), step)
+      values = self.traversal_values
+      self.root.image(
+          "images/traversals", image_grid_array(rows), step,
+          f"Rows: latent dimensions {', '.join(f'z{d}' for d in dims)} (most active first: "
+          f"Var E[z_d|x]); columns: z_d from {values.min():g} to {values.max():g}, the other "
+          "dimensions at E[z|x] of the first evaluation example.")
     elif x.ndim == 2 and x.shape[1] == 2:
       from tfdecomp import plots  # pylint: disable=g-import-not-at-top
       fig = plots.scatter_reconstructions(x, np.asarray(model.decode(loc)))
-      self.root.image("images/data_reconstructions", _figure_png(fig), step)
+      self.root.image("images/data_reconstructions", _figure_png(fig), step,
+                      "2-D data and their reconstructions E[x|z = E[z|x]].")
     prior = getattr(model, "prior", None)
     if prior is not None and latent_dim >= 2:
       self.root.image("images/aggregate_posterior",
-                      _figure_png(self._aggregate_posterior(loc, scale, active[:2], step)), step)
+                      _figure_png(self._aggregate_posterior(loc, scale, active[:2], step)), step,
+                      "E[z|x] of the evaluation batch over the prior's density"
+                      + ("." if latent_dim == 2 else
+                         f" (dimensions z{active[0]}, z{active[1]}, the most active; the "
+                         "density is a histogram of prior samples)."))
     self.root.flush()
     self._last_image_epoch = step
     self.images_written += 1
