@@ -125,7 +125,11 @@ class EventWriter:
   def histogram(self, tag: str, data, step: int, buckets: int = 30) -> None:
     """Writes a histogram of `data` (any shape)."""
     from tensorboard.plugins.histogram import summary_v2  # pylint: disable=g-import-not-at-top
-    self._add(summary_v2.histogram_pb(tag, np.asarray(data, np.float64), buckets=buckets), step)
+    data = np.asarray(data, np.float64).ravel()
+    data = data[np.isfinite(data)]
+    if data.size and np.ptp(data) <= 1e-9 * (1.0 + np.abs(data).max()):
+      data = np.full_like(data, data[0])  # A (near-)constant: one bucket, no 0/0 bucket width.
+    self._add(summary_v2.histogram_pb(tag, data, buckets=buckets), step)
 
   def image(self, tag: str, image, step: int, description: Optional[str] = None) -> None:
     """Writes an image: uint8 or [0, 1] float [H, W] or [H, W, 1 | 3 | 4], or PNG bytes.
@@ -191,7 +195,7 @@ def _png(image):
 
 def _figure_png(fig, dpi=80) -> bytes:
   buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+  fig.savefig(buffer, format="png", dpi=dpi)  # The figures lay themselves out (tight_layout).
   return buffer.getvalue()
 
 
