@@ -52,10 +52,7 @@ def test_every_applicable_figure_is_regenerated(tmp_path, name):
     assert path.stat().st_size > 1000, path
 
 
-def test_a_run_without_a_checkpoint_is_one_clear_error(tmp_path):
-  done = subprocess.run([sys.executable, "-m", "trainers.plot", f"--run={tmp_path}"], cwd=ROOT,
-                        capture_output=True, text=True, timeout=600,
-                        env={**os.environ, "PYTHONPATH": ROOT})
-  assert done.returncode == 2
-  assert done.stderr.count("\n") == 1 and "tfdecomp-plot: error:" in done.stderr
-  assert "config.json not found" in done.stderr
+def test_a_directory_that_is_not_a_run_is_one_clear_error(tmp_path):
+  from tfdecomp import runs  # pylint: disable=g-import-not-at-top
+  with pytest.raises(runs.RunError, match="config.json not found"):
+    plots.regenerate(tmp_path)
