@@ -61,6 +61,7 @@ setup(
             "tfdecomp-reproduce=trainers.reproduce:run",
             "tfdecomp-export=trainers.export:run",
             "tfdecomp-serve=trainers.serve:run",
+            "tfdecomp-plot=trainers.plot:run",
         ],
     },
     classifiers=[
