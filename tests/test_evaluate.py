@@ -137,6 +137,12 @@ def test_cli_evaluates_a_dsprites_run_and_its_export(tmp_path):
   assert evaluated["arguments"]["metric_args"]["factor_vae"]["num_train"] == 100
   assert evaluated["model"]["prior"] == "student_t"
   assert 0.0 <= evaluated["results"]["factor_vae"]["eval_accuracy"] <= 1.0
+  # The scalar results also sit in the run's TensorBoard, next to the curves.
+  from tests.test_tensorboard import read_events  # pylint: disable=g-import-not-at-top
+  (step, _, value), = read_events(os.path.join(run, "tensorboard"))["."][
+      "evaluation/factor_vae/eval_accuracy"]
+  assert step == 1
+  assert value == pytest.approx(evaluated["results"]["factor_vae"]["eval_accuracy"])
 
   export_dir = str(tmp_path / "export")
   done = _cli("savedmodels", f"--run={run}", f"--out={export_dir}")

@@ -160,6 +160,27 @@ def test_rest_matches_the_model_in_both_formats(server):
                              rtol=1e-5, atol=1e-5)
 
 
+def test_concurrent_requests_each_get_their_own_rows(server):
+  """Requests merged into one batch by the server still get exactly the model's answer (runs
+  before the hot-swap test below replaces the served version)."""
+  from concurrent.futures import ThreadPoolExecutor  # pylint: disable=g-import-not-at-top
+  port, model = server["port"], server["model"]
+  rng = np.random.default_rng(5)
+  xs = [rng.normal(size=[int(n), 2]).astype(np.float32) for n in rng.integers(1, 4, size=24)]
+  def ask(x):
+    return call(port, "/v1/models/vae:predict",
+                {"signature_name": "encode", "instances": [{"x": r} for r in x.tolist()]})
+  with ThreadPoolExecutor(8) as pool:
+    answers = list(pool.map(ask, xs))
+  for x, (status, body) in zip(xs, answers):
+    assert status == 200, body
+    loc, scale = model.encoder(x)
+    np.testing.assert_allclose([r["loc"] for r in body["predictions"]], loc, rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose([r["scale"] for r in body["predictions"]], scale, rtol=1e-5,
+                               atol=1e-5)
+
+
 @pytest.mark.parametrize("body,raw,status,match", [
     ({"signature_name": "nope", "instances": [[0.0, 0.0]]}, None, 400, "unknown signature_name"),
     ({"signature_name": "encode", "instances": [[0.0, 0.0, 0.0]]}, None, 400, r"shape \[batch, 2\]"),
@@ -217,3 +238,62 @@ def test_batch_predict_cli(server, tmp_path):
   want = serving.predict_arrays(server["base"], "encode", x)
   np.testing.assert_allclose(out["loc"], want["loc"], rtol=1e-6)
   assert out["scale"].shape == (5, 2)
+
+
+class _FakeVersion:
+  """Stands in for a LoadedVersion: row-wise "double" signature, a gate to hold the first call."""
+
+  def __init__(self):
+    import threading  # pylint: disable=g-import-not-at-top
+    self.calls = []
+    self.gate = threading.Event()
+
+  def batchable(self, name):
+    return name != "scalar"
+
+  def call(self, name, arrays):
+    self.calls.append((name, {k: np.asarray(v).shape for k, v in arrays.items()}))
+    if len(self.calls) == 1:
+      self.gate.wait(10)
+    x = arrays["x"]
+    if np.any(np.asarray(x) < 0):
+      raise ValueError("negative input")
+    return {"y": 2 * np.asarray(x)}
+
+
+def test_batching_runner_merges_waiting_requests_and_isolates_failures():
+  from concurrent.futures import ThreadPoolExecutor  # pylint: disable=g-import-not-at-top
+  from tfdecomp import serving  # pylint: disable=g-import-not-at-top
+  runner = serving.BatchingRunner(max_batch=5)
+  fake = _FakeVersion()
+  inputs = [np.full([n, 3], float(i), np.float32) for i, n in enumerate([1, 2, 1, 3, 1])]
+  inputs.append(-np.ones([1, 3], np.float32))  # fails: only this request may fail
+  try:
+    with ThreadPoolExecutor(8) as pool:
+      first = pool.submit(runner.run, fake, "double", {"x": np.zeros([1, 3], np.float32)})
+      while not fake.calls:
+        time.sleep(0.01)
+      # These queue while the first call is held, so they are taken in one round.
+      futures = []
+      for x in inputs:  # In this order (one more in the queue before the next is sent).
+        futures.append(pool.submit(runner.run, fake, "double", {"x": x}))
+        while runner._queue.qsize() < len(futures):  # pylint: disable=protected-access
+          time.sleep(0.005)
+      scalar = pool.submit(runner.run, fake, "scalar", {"x": np.float32(3.0)})
+      while runner._queue.qsize() < len(futures) + 1:  # pylint: disable=protected-access
+        time.sleep(0.005)
+      fake.gate.set()
+      np.testing.assert_array_equal(first.result(10)["y"], np.zeros([1, 3]))
+      for x, future in zip(inputs[:-1], futures[:-1]):
+        np.testing.assert_array_equal(future.result(10)["y"], 2 * x)
+      with pytest.raises(ValueError, match="negative"):
+        futures[-1].result(10)
+      assert float(scalar.result(10)["y"]) == 6.0
+  finally:
+    runner.close()
+  sizes = [shape["x"][0] if shape["x"] else None for _, shape in fake.calls]
+  # The held call; then one round: batches of at most 5 rows in arrival order (1+2+1 = 4, then
+  # 3+1 and the bad one = 5, which fails and is retried request by request: 3, 1, 1), and the
+  # scalar signature alone.
+  assert sizes == [1, 4, 5, 3, 1, 1, None], sizes
+

@@ -37,7 +37,7 @@ __version__ = "0.1.0"
 # `tfdecomp.data.load(...)` works after a plain `import tfdecomp`.
 _LAZY_SUBMODULES = ("builders", "callbacks", "configs", "data", "datasets", "evaluation", "metrics",
                     "model", "networks", "plots", "reproduce", "runs", "schedules", "sweep_plots",
-                    "sweeps", "training")
+                    "sweeps", "tensorboard", "training")
 
 
 def __getattr__(name):
@@ -80,5 +80,6 @@ __all__ = [
     "seeds",
     "sweep_plots",
     "sweeps",
+    "tensorboard",
     "training",
 ]

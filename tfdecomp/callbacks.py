@@ -1,9 +1,7 @@
 """Keras callbacks of a training run: Keras's own where they do the job, ours where Keras lacks one.
 
-From Keras:
-  TensorBoard      `keras.callbacks.TensorBoard` writes the epoch scalars (every logged metric and
-                   the learning rate, train/ and validation/); the subclass here only counts
-                   epochs from 1, as history.csv and the progress line do.
+TensorBoard is `tfdecomp.tensorboard.DecompTensorBoard` (curves, images, latent histograms,
+config, HParams); `TensorBoard` here is that class, kept under its old name.
 
 Ours (Keras has no equivalent):
   RunCheckpoint    on a time (or epoch) interval, after the last epoch, and on interruption,
@@ -15,6 +13,8 @@ Ours (Keras has no equivalent):
   StopOnNonFinite  stops training at the first non-finite loss and names the optimizer step
                    (`keras.callbacks.TerminateOnNaN` stops too, but says nothing of where, and
                    the step it sees with steps_per_execution > 1 is the call's, not the step's).
+  ValidationNoise  resets the evaluation noise before each validation pass (`fit` has no hook
+                   for the validation's seeds), so a resumed run's validation curves are exact.
   RunProgress      one progress line for the whole run (epochs and steps), redrawn in place on a
                    terminal and printed every ~10% otherwise. Keras's `ProgbarLogger` draws one
                    bar per epoch (500 lines for the 500 one-step epochs of the pinwheel preset)
@@ -33,7 +33,7 @@ import numpy as np
 from tfdecomp import progress as progress_lib
 from tfdecomp import runs as runs_lib
 
-__all__ = ["TensorBoard", "RunCheckpoint", "StopOnNonFinite", "RunProgress"]
+__all__ = ["TensorBoard", "RunCheckpoint", "StopOnNonFinite", "RunProgress", "ValidationNoise"]
 
 
 def _as_float_logs(logs):
@@ -46,22 +46,11 @@ def _as_float_logs(logs):
   return out
 
 
-class TensorBoard(keras.callbacks.TensorBoard):
-  """`keras.callbacks.TensorBoard` with epochs counted from 1 (step = epochs finished).
-
-  Args:
-    log_dir: the TensorBoard directory (the run's `tensorboard/`).
-    **kwargs: `keras.callbacks.TensorBoard` arguments; the defaults here write no graph and
-      profile nothing.
-  """
-
-  def __init__(self, log_dir, **kwargs):
-    kwargs.setdefault("write_graph", False)
-    kwargs.setdefault("profile_batch", 0)
-    super().__init__(log_dir=log_dir, **kwargs)
-
-  def on_epoch_end(self, epoch, logs=None):
-    super().on_epoch_end(epoch + 1, logs)
+def __getattr__(name):
+  if name == "TensorBoard":  # The decomposition TensorBoard; imported on use (protobufs).
+    from tfdecomp import tensorboard  # pylint: disable=g-import-not-at-top
+    return tensorboard.DecompTensorBoard
+  raise AttributeError(f"module 'tfdecomp.callbacks' has no attribute {name!r}")
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
@@ -94,6 +83,17 @@ class StopOnNonFinite(keras.callbacks.Callback):
     self.message = (f"training stopped: non-finite loss ({float(loss)}) at optimizer step "
                     f"{self.step} (epoch {self.epoch + 1})")
     self.model.stop_training = True
+
+
+class ValidationNoise(keras.callbacks.Callback):
+  """Resets the model's evaluation noise at the start of each validation pass
+  (`DecompVAE.reset_eval_noise`), so the validation curves of a resumed run equal an
+  uninterrupted run's. Models without `reset_eval_noise` are left alone."""
+
+  def on_test_begin(self, logs=None):
+    reset = getattr(self.model, "reset_eval_noise", None)
+    if reset is not None:
+      reset()
 
 
 class RunCheckpoint(keras.callbacks.Callback):

@@ -205,7 +205,8 @@ def _reduced(strategy, per_replica):
           for k, v in per_replica.items()}
 
 
-def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=(), run=None):
+def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=(), run=None,
+        validation_data=None, validation_batch_size=None, validation_freq=1):
   """`model.fit(training.dataset, ...)`; under multi-worker, the loop of this module.
 
   Args:
@@ -216,6 +217,9 @@ def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=
     steps_per_epoch: S.
     callbacks: Keras callbacks, called as `fit` calls them.
     run: the run directory (for the message of `WorkerLost`).
+    validation_data, validation_batch_size, validation_freq: as for `fit` (validation_data a
+      tuple `(x,)`; under multi-worker it is evaluated with `evaluate` below, its terms logged
+      as val_<name>, between `on_test_begin` and `on_test_end`).
 
   Returns:
     The `keras.callbacks.History`.
@@ -225,9 +229,13 @@ def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=
   """
   strategy = model.distribute_strategy
   if not distribute.is_multiworker(strategy):
+    validation = {} if validation_data is None else {
+        "validation_data": validation_data, "validation_batch_size": validation_batch_size,
+        "validation_freq": validation_freq}
     return model.fit(training.dataset, epochs=epochs, initial_epoch=initial_epoch,
                      steps_per_epoch=steps_per_epoch, verbose=0, callbacks=list(callbacks),
-                     shuffle=False)  # The stream's order is the run's (seeds.data_order).
+                     shuffle=False,  # The stream's order is the run's (seeds.data_order).
+                     **validation)
   import keras  # pylint: disable=g-import-not-at-top
   per_call = max(1, int(model.steps_per_execution or 1))
   if steps_per_epoch % per_call:
@@ -258,7 +266,15 @@ def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=
         callback_list.on_train_batch_end(begin + per_call - 1, logs)
         if model.stop_training:
           break
-      callback_list.on_epoch_end(epoch, dict(logs))  # As `fit`: also after a stop.
+      epoch_logs = dict(logs)
+      if validation_data is not None and _due(validation_freq, epoch + 1):
+        callback_list.on_test_begin()
+        x_val = validation_data[0] if isinstance(validation_data, (tuple, list)) else \
+            validation_data
+        val_logs = evaluate(model, x_val, validation_batch_size or _global_batch(training))
+        callback_list.on_test_end(val_logs)
+        epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+      callback_list.on_epoch_end(epoch, epoch_logs)  # As `fit`: also after a stop.
       if model.stop_training:
         break
   except _LOST as e:
@@ -271,6 +287,13 @@ def fit(model, training, *, epochs, initial_epoch=0, steps_per_epoch, callbacks=
     raise WorkerLost(_lost_message(e, run, saved)) from None
   callback_list.on_train_end(logs)
   return history
+
+
+def _due(freq, epoch) -> bool:
+  """Whether 1-based `epoch` is a validation epoch of `fit`'s validation_freq (int or list)."""
+  if isinstance(freq, int):
+    return epoch % freq == 0
+  return epoch in freq
 
 
 def _global_batch(training):

@@ -175,6 +175,19 @@ class DecompVAE(keras.Model):
     """
     return seeds.train_step_seed(self.seed, step)
 
+  def reset_eval_noise(self, step=None):
+    """Makes the evaluation noise from now on a pure function of (seed, `step`).
+
+    `test_step` draws from a `SeedGenerator` whose state is not part of the weights; resetting
+    it before each validation pass (`tfdecomp.callbacks.ValidationNoise`) and before the final
+    test-set evaluation makes those numbers the same in a resumed run as in an uninterrupted
+    one. `step` defaults to the optimizer's iterations.
+    """
+    if step is None:
+      step = int(self.optimizer.iterations.numpy()) if self.optimizer is not None else 0
+    state = self._eval_seeds.state
+    state.assign(tf.constant(seeds.eval_state(self.seed, step), dtype=state.dtype))
+
   def _eval_seed(self):
     # SeedGenerator yields int64 [2]; TFP's stateless samplers want int32 [2].
     return seeds.fold_replica(tf.cast(self._eval_seeds.next(), tf.int64))

@@ -32,7 +32,7 @@ import tensorflow_probability as tfp
 
 __all__ = ["make_seed", "stateless", "random_seed", "initialize", "train_noise", "train_step_seed",
            "fold_replica",
-           "eval_generator", "data_order", "figures_rng", "figures_sample_seed", "metric_rng",
+           "eval_generator", "eval_state", "data_order", "figures_rng", "figures_sample_seed", "metric_rng",
            "likelihood_batch", "iwae_batch", "SPLIT_ORDER_SEED", "EVAL_STREAM"]
 
 #: Offset of the evaluation seed stream from the run's seed.
@@ -118,6 +118,18 @@ def eval_generator(seed: int, name: str = "eval_seeds"):
   """The Keras `SeedGenerator` of evaluation noise (`test_step`): stream `EVAL_STREAM`."""
   import keras  # pylint: disable=g-import-not-at-top
   return keras.random.SeedGenerator(int(seed) + EVAL_STREAM, name=name)
+
+
+def eval_state(seed: int, step: int) -> list:
+  """The state [seed + EVAL_STREAM, (1024 * step) mod 2^31] of the evaluation generator at
+  optimizer step `step` (`DecompVAE.reset_eval_noise`).
+
+  A validation pass (at most 1,024 batches) then draws the same noise whether or not the run
+  was resumed in between: its draws depend on (seed, step), not on the passes before it. The
+  counter stays below 2^31 because the seed is cast to int32 (`fold_replica`); it is distinct
+  for the first 2^21 steps.
+  """
+  return [int(seed) + EVAL_STREAM, (1024 * int(step)) % (2 ** 31)]
 
 
 def data_order(seed: int, epoch, num_examples: int, needed: int) -> tf.Tensor:

@@ -19,18 +19,26 @@ signature, wrong inner shape or dtype, malformed JSON, a body over `max_body_byt
 The highest version under the base path is served; a `ModelWatcher` thread polls the base path
 every `poll_seconds` and loads a newer version beside the served one before swapping a single
 reference, so requests in flight finish on the old version and none is dropped.
+
+Model calls go through one `BatchingRunner` thread: requests that arrive while a call is running
+wait, and those for the same version and signature are then run as one batch (TF Serving's
+batching, with no batching delay: a lone request runs at once). One TensorFlow call at a time
+keeps concurrent requests from oversubscribing the intra-op thread pool, which on a small machine
+made the latency's tail ten times its median.
 """
 
-import json
+import collections
+import concurrent.futures
 import os
+import queue
 import threading
 
-
 import numpy as np
+import orjson
 
 from tfdecomp import export as export_lib
 
-__all__ = ["ModelWatcher", "RequestError", "LoadedVersion", "make_app", "serve",
+__all__ = ["BatchingRunner", "ModelWatcher", "RequestError", "LoadedVersion", "make_app", "serve",
            "predict_arrays", "MAX_BODY_BYTES", "MAX_INSTANCES"]
 
 #: Default limit of a request body (bytes); a dSprites image as JSON is ~20 kB.
@@ -96,15 +104,128 @@ class LoadedVersion:
 
   def run(self, signature_name, inputs):
     """Runs a signature on a dict of numpy-convertible inputs; returns a dict of numpy arrays."""
+    arrays = self.convert(signature_name, inputs)
+    return self.call(signature_name, arrays)
+
+  def convert(self, signature_name, inputs):
+    """Validates a request's inputs against the signature; returns a dict of numpy arrays."""
     if signature_name not in self.signatures:
       raise RequestError(f"unknown signature_name {signature_name!r}; this model has "
                          f"{sorted(self.signatures)}.")
-    fn, specs, _ = self.signatures[signature_name]
+    _, specs, _ = self.signatures[signature_name]
     if not isinstance(inputs, dict) or set(inputs) != set(specs):
       got = sorted(inputs) if isinstance(inputs, dict) else "a bare value"
       raise RequestError(f"signature {signature_name!r} takes inputs {sorted(specs)}, got {got}.")
-    arrays = {k: self._convert(k, inputs[k], specs[k]) for k in specs}
+    return {k: self._convert(k, inputs[k], specs[k]) for k in specs}
+
+  def call(self, signature_name, arrays):
+    """Runs a signature on validated arrays (from `convert`); returns a dict of numpy arrays."""
+    fn = self.signatures[signature_name][0]
     return {k: v.numpy() for k, v in fn(**arrays).items()}
+
+  def batchable(self, signature_name):
+    """Whether every input of the signature has a free leading batch dimension."""
+    specs = self.signatures[signature_name][1]
+    return all(s.shape.rank and s.shape[0] is None for s in specs.values())
+
+
+class BatchingRunner:
+  """Runs model calls on one thread, merging the requests that wait into one batch.
+
+  `run(loaded, signature_name, arrays)` blocks until the result is ready. While one call runs,
+  new requests queue; the next round takes every queued request, groups those for the same
+  version and signature (when all its inputs have a batch dimension), concatenates them along
+  the batch axis up to `max_batch` examples, makes one call and hands each request its rows.
+  The signatures are row-wise (inference-mode layers), so a request's answer does not depend on
+  what it was batched with, up to float summation order. A failing batch is retried request by
+  request, so one bad request cannot fail the others.
+
+  Args:
+    max_batch: most examples in one merged call.
+  """
+
+  def __init__(self, max_batch=MAX_INSTANCES):
+    self.max_batch = int(max_batch)
+    self._queue = queue.SimpleQueue()
+    self._thread = threading.Thread(target=self._loop, name="tfdecomp-batching-runner",
+                                    daemon=True)
+    self._thread.start()
+
+  def run(self, loaded, signature_name, arrays):
+    future = concurrent.futures.Future()
+    self._queue.put((loaded, signature_name, arrays, future))
+    return future.result()
+
+  def close(self):
+    self._queue.put(None)
+    self._thread.join(timeout=5)
+
+  def _loop(self):
+    while True:
+      item = self._queue.get()
+      if item is None:
+        return
+      pending = [item]
+      while True:
+        try:
+          item = self._queue.get_nowait()
+        except queue.Empty:
+          break
+        if item is None:
+          self._queue.put(None)
+          break
+        pending.append(item)
+      try:
+        self._run_round(pending)
+      except BaseException as e:  # pylint: disable=broad-except  (never leave a request waiting)
+        for request in pending:
+          if not request[3].done():
+            request[3].set_exception(e)
+
+  def _run_round(self, pending):
+    groups = collections.OrderedDict()
+    for request in pending:
+      loaded, name, _, future = request
+      key = (id(loaded), name) if loaded.batchable(name) else (id(future),)
+      groups.setdefault(key, []).append(request)
+    for group in groups.values():
+      if len(group) == 1:
+        self._run_one(*group[0])
+        continue
+      batch, size = [], 0
+      for request in group:
+        rows = len(next(iter(request[2].values())))
+        if batch and size + rows > self.max_batch:
+          self._run_batch(batch)
+          batch, size = [], 0
+        batch.append(request)
+        size += rows
+      self._run_batch(batch)
+
+  @staticmethod
+  def _run_one(loaded, name, arrays, future):
+    try:
+      future.set_result(loaded.call(name, arrays))
+    except BaseException as e:  # pylint: disable=broad-except  (reported to the request)
+      future.set_exception(e)
+
+  def _run_batch(self, batch):
+    if len(batch) == 1:
+      self._run_one(*batch[0])
+      return
+    loaded, name = batch[0][0], batch[0][1]
+    sizes = [len(next(iter(arrays.values()))) for _, _, arrays, _ in batch]
+    try:
+      merged = {k: np.concatenate([arrays[k] for _, _, arrays, _ in batch], axis=0)
+                for k in batch[0][2]}
+      out = loaded.call(name, merged)
+    except Exception:  # pylint: disable=broad-except  (retry alone: only the bad one fails)
+      for request in batch:
+        self._run_one(*request)
+      return
+    offsets = np.cumsum([0] + sizes)
+    for (_, _, _, future), lo, hi in zip(batch, offsets[:-1], offsets[1:]):
+      future.set_result({k: v[lo:hi] for k, v in out.items()})
 
 
 def _shape_text(spec):
@@ -155,7 +276,14 @@ class ModelWatcher:
       self._thread.join(timeout=5)
 
 
-def _predict(loaded, body):
+def _predict(loaded, body, runner=None):
+  """Answers one :predict body (a parsed JSON object) on `loaded`, through `runner` if given."""
+  def run(signature_name, inputs):
+    arrays = loaded.convert(signature_name, inputs)
+    if runner is None:
+      return loaded.call(signature_name, arrays)
+    return runner.run(loaded, signature_name, arrays)
+
   if not isinstance(body, dict):
     raise RequestError('the request body must be a JSON object {"signature_name": ..., '
                        '"instances": [...]} or {"inputs": ...}.')
@@ -175,7 +303,7 @@ def _predict(loaded, body):
         if k in specs and specs[k].shape.rank and isinstance(v, list) and len(v) > MAX_INSTANCES:
           raise RequestError(f"too many examples ({len(v)}); send at most {MAX_INSTANCES} per "
                              "request.")
-    result = loaded.run(name, inputs)
+    result = run(name, inputs)
     out = {k: result[k].tolist() for k in outputs}
     return {"outputs": out[outputs[0]] if len(outputs) == 1 else out}
   instances = body["instances"]
@@ -193,18 +321,29 @@ def _predict(loaded, body):
     if not all(isinstance(i, dict) and set(i) == set(specs) for i in instances):
       raise RequestError(f"each instance must be an object with keys {sorted(specs)}.")
     rows = {k: [i[k] for i in instances] for k in specs}
-  result = loaded.run(name, rows)
+  result = run(name, rows)
   if len(outputs) == 1:
     return {"predictions": result[outputs[0]].tolist()}
   n = len(instances)
   return {"predictions": [{k: result[k][i].tolist() for k in outputs} for i in range(n)]}
 
 
-def make_app(watcher, model_name, max_body_bytes=MAX_BODY_BYTES):
-  """The Starlette application serving `watcher`'s model under /v1/models/<model_name>."""
+def make_app(watcher, model_name, max_body_bytes=MAX_BODY_BYTES, runner=None):
+  """The Starlette application serving `watcher`'s model under /v1/models/<model_name>.
+
+  Model calls go through `runner` (a `BatchingRunner`; a new one when None).
+  """
+  runner = runner if runner is not None else BatchingRunner()
   from starlette.applications import Starlette  # pylint: disable=g-import-not-at-top
   from starlette.concurrency import run_in_threadpool  # pylint: disable=g-import-not-at-top
-  from starlette.responses import JSONResponse  # pylint: disable=g-import-not-at-top
+  from starlette.responses import Response  # pylint: disable=g-import-not-at-top
+
+  class JSONResponse(Response):
+    """JSON by orjson: a dSprites image parses in a fifth of the standard library's time."""
+    media_type = "application/json"
+
+    def render(self, content):
+      return orjson.dumps(content)
   from starlette.routing import Route  # pylint: disable=g-import-not-at-top
 
   def error(message, status):
@@ -253,10 +392,10 @@ def make_app(watcher, model_name, max_body_bytes=MAX_BODY_BYTES):
           raise RequestError(f"request body is over the limit of {max_body_bytes} bytes; send "
                              "fewer instances per request.")
       try:
-        body = json.loads(raw)
-      except (ValueError, UnicodeDecodeError) as e:
+        body = orjson.loads(raw)
+      except orjson.JSONDecodeError as e:
         raise RequestError(f"malformed JSON in the request body: {e}.") from None
-      return JSONResponse(await run_in_threadpool(_predict, loaded, body))
+      return JSONResponse(await run_in_threadpool(_predict, loaded, body, runner))
     except RequestError as e:
       return error(e, e.status)
 
@@ -278,10 +417,12 @@ def serve(model_base_path, model_name="default", host="127.0.0.1", port=8501,
   if log:
     log(f"serving {model_name!r} version {watcher.current.version} from {watcher.base_path} "
         f"at http://{host}:{port}/v1/models/{model_name}")
+  runner = BatchingRunner()
   try:
-    uvicorn.run(make_app(watcher, model_name, max_body_bytes), host=host, port=port,
+    uvicorn.run(make_app(watcher, model_name, max_body_bytes, runner), host=host, port=port,
                 log_level="warning", access_log=False)
   finally:
+    runner.close()
     watcher.stop()
 
 

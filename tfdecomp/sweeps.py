@@ -722,6 +722,8 @@ def run(sweep: Sweep, index: int, *, data_dir: Optional[str] = None,
     document = evaluate_run(model, spec, sweep.evaluation, data_dir=data_dir,
                             manual_dir=manual_dir, progress=say)
     run_dir.update_metrics("evaluation", document)
+    from tfdecomp import tensorboard  # pylint: disable=g-import-not-at-top
+    tensorboard.write_evaluation(run_dir.tensorboard_dir, document, step=spec.config.epochs)
     evaluate_seconds = time.monotonic() - start
   run_dir.update_metrics("sweep", {
       **base, "train_seconds": round(previous_train + train_seconds, 3),

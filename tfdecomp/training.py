@@ -15,8 +15,10 @@
      the initial weights;
   4. resume from the newest readable checkpoint, if any;
   5. `fit` with the run's callbacks (`tfdecomp.callbacks`): checkpoints + history.csv every
-     `checkpoint_seconds` (and after the last epoch, and on Ctrl-C), TensorBoard scalars, NaN
-     stop, progress line;
+     `checkpoint_seconds` (and after the last epoch, and on Ctrl-C), TensorBoard
+     (`tfdecomp.tensorboard`: curves, images, histograms, config, HParams), NaN stop, progress
+     line; validation on the evaluation split (`validation_split`: every epoch, or every K
+     epochs when an epoch is short);
   6. the test-set loss terms to metrics.json, the SavedModel to `<run>/export/<version>/`
      (`tfdecomp.export`, TF Serving's layout), and the figures to plots/.
 
@@ -28,6 +30,7 @@ epoch and raises `Interrupted` (a KeyboardInterrupt): rerunning the same call re
 """
 
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -41,6 +44,13 @@ __all__ = ["train", "TrainResult", "NonFiniteLoss", "Interrupted", "EVAL_EXAMPLE
 
 #: Evaluation examples for the test-set loss and the figures.
 EVAL_EXAMPLES = 10000
+
+#: Evaluation examples of the validation curves during training (`validation_split`).
+VALIDATION_EXAMPLES = 2000
+#: A validation pass may have this share of an epoch's steps (else it runs every K epochs).
+VALIDATION_SHARE = 0.1
+#: Examples of TensorBoard's images and latent histograms (the fixed evaluation batch).
+TENSORBOARD_EXAMPLES = 1000
 
 
 #: Default seconds of training between checkpoints (one is also written after the last epoch
@@ -194,14 +204,22 @@ def _train(config, out, *, data_dir, manual_dir, command, callbacks, progress, s
                                            every_seconds=checkpoint_seconds,
                                            every_epochs=checkpoint_epochs)
   if epochs_done < config.epochs:
-    fit_callbacks = [nonfinite, checkpoint, callbacks_lib.TensorBoard(run.tensorboard_dir),
+    from tfdecomp import tensorboard  # pylint: disable=g-import-not-at-top
+    validation = validation_split(x_eval, config, steps_per_epoch, epochs_done)
+    fit_callbacks = [nonfinite, checkpoint, callbacks_lib.ValidationNoise(),
+                     tensorboard.DecompTensorBoard(
+                         run.tensorboard_dir, examples=x_eval[:TENSORBOARD_EXAMPLES],
+                         labels=None if labels is None else labels[:TENSORBOARD_EXAMPLES],
+                         config=config, seed=config.seed, trial_id=os.path.basename(
+                             os.path.normpath(run.path))),
                      *callbacks]
     if progress:
       fit_callbacks.append(callbacks_lib.RunProgress(config.epochs, steps_per_epoch, epochs_done,
                                                      stream=stream))
     try:
       distributed_loop.fit(model, training, epochs=config.epochs, initial_epoch=epochs_done,
-                           steps_per_epoch=steps_per_epoch, callbacks=fit_callbacks, run=run)
+                           steps_per_epoch=steps_per_epoch, callbacks=fit_callbacks, run=run,
+                           **validation)
     except KeyboardInterrupt:
       saved = checkpoint.flush() or epochs_done
       raise Interrupted(f"interrupted; the checkpoint of epoch {saved}/{config.epochs} is in "
@@ -217,20 +235,43 @@ def _train(config, out, *, data_dir, manual_dir, command, callbacks, progress, s
 
   # 6. Test-set loss terms and figures.
   eval_n = (len(x_eval) // config.batch_size) * config.batch_size or len(x_eval)
+  model.reset_eval_noise()  # The test-set noise: a function of (seed, step), resumed or not.
   results = distributed_loop.evaluate(model, x_eval[:eval_n],
                                      batch_size=min(config.batch_size, eval_n))
   metrics = {"split": config.eval_split, "examples": int(eval_n),
              "epochs": config.epochs, **{k: float(v) for k, v in results.items()}}
   run.write_metrics(metrics)
+  from tfdecomp import tensorboard  # pylint: disable=g-import-not-at-top
+  tensorboard.write_metrics(run.tensorboard_dir, metrics, step=config.epochs)
   from tfdecomp import export as export_lib  # pylint: disable=g-import-not-at-top
   if epochs_done < config.epochs or not export_lib.versions(export_lib.run_export_base(run.path)):
     export_lib.export_run(model, config, run.path, config.epochs)  # <run>/export/<version>/
-  written = (plots.run_figures(model, config, history, np.asarray(x_eval), labels, run.plots_dir)
-             if figures else [])
+  written = (plots.run_figures(model, config, history, np.asarray(x_eval), labels, run.plots_dir,
+                              final=metrics) if figures else [])
   return TrainResult(run_dir=run.path, config=config, model=model, metrics=metrics,
                      history=history, epochs=config.epochs,
                      steps=int(model.optimizer.iterations.numpy()), resumed_from=epochs_done,
                      seconds=time.monotonic() - start, figures=written)
+
+
+def validation_split(x_eval, config, steps_per_epoch: int, epochs_done: int = 0) -> dict:
+  """`fit`'s validation arguments: the first VALIDATION_EXAMPLES evaluation examples (whole
+  batches), evaluated after epoch 1 and every K epochs.
+
+  K = ceil(validation steps / (VALIDATION_SHARE * steps per epoch)): every epoch when a
+  validation pass has at most 10% of an epoch's steps (dSprites, Fashion-MNIST), every K epochs
+  for the sets whose epochs are short (pinwheel's one-step epochs: K = 10; digits: K = 3).
+  """
+  batch = config.batch_size
+  n = min(len(x_eval), VALIDATION_EXAMPLES)
+  n = (n // batch) * batch or n
+  val_steps = max(1, math.ceil(n / batch))
+  every = max(1, math.ceil(val_steps / (VALIDATION_SHARE * max(1, steps_per_epoch))))
+  # Not "and the last epoch": the schedule must not depend on `epochs`, which a resumed run may
+  # raise, or history.csv would differ from an uninterrupted run's.
+  epochs = sorted({1, *range(every, config.epochs + 1, every)} - set(range(1, epochs_done + 1)))
+  return {"validation_data": (x_eval[:n],), "validation_batch_size": min(batch, n),
+          "validation_freq": epochs}
 
 
 def _training_data(config, data_kwargs):

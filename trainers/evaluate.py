@@ -8,6 +8,8 @@
 The default metrics are all that apply (`tfdecomp.evaluation`). Results, with every argument and
 the model's settings, go under "evaluation" in the run's metrics.json; an export is never
 modified: its results go to `<export>.metrics.json` beside it (or to --out). A table is printed.
+For a run, the scalar results are also written to its TensorBoard (`evaluation/<metric>/<key>`,
+`tfdecomp.tensorboard.write_evaluation`).
 """
 
 import json
@@ -93,7 +95,10 @@ def main(argv):
   if FLAGS.out:
     path = runs.RunDirectory(FLAGS.out).update_metrics("evaluation", document)
   elif FLAGS.run:
-    path = runs.RunDirectory(FLAGS.run).update_metrics("evaluation", document)
+    run_dir = runs.RunDirectory(FLAGS.run)
+    path = run_dir.update_metrics("evaluation", document)
+    from tfdecomp import tensorboard  # pylint: disable=g-import-not-at-top
+    tensorboard.write_evaluation(run_dir.tensorboard_dir, document)  # Beside the curves.
   else:
     from tfdecomp import _io  # pylint: disable=g-import-not-at-top
     path = evaluation.export_results_path(FLAGS.savedmodel)
