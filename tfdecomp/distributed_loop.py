@@ -13,7 +13,8 @@ drawn for the global batch) runs unchanged inside `strategy.run`. This module su
              mean over replicas is the global-batch mean); the same Keras callbacks as `fit`
              (progress, history, TensorBoard, `RunCheckpoint`, `StopOnNonFinite`, the caller's)
              get the same calls (`on_epoch_begin`, `on_train_batch_end`, ...), and every worker
-             sees the same logs, so all take the same stop decision.
+             sees the same logs, so all take the same stop decision; `fit`'s validation
+             arguments run `evaluate` between `on_test_begin` and `on_test_end` (val_ logs).
   evaluate   the same for `test_step` over an array.
   restore    the chief reads the newest checkpoint of the run directory and broadcasts every
              variable (model, optimizer) and the epochs done to the other workers through one
