@@ -44,6 +44,10 @@ def _flags(**kwargs):
     (["--strategy=multiworker"], "--strategy=multiworker needs TF_CONFIG"),
     (["--strategy=mirrored", "--cpu_devices=2", "--batch_size=399"],
      "--batch_size=399 does not split over 2 replicas"),
+    (["--epoch=3"], "unknown flag --epoch; did you mean --epochs?"),
+    (["--bogus_flag=1"], "unknown flag --bogus_flag; see --help"),
+    (["--epochs=abc"], "flag --epochs=abc"),
+    (["--strategy=nope"], "flag --strategy=nope: value should be one of"),
 ])
 def test_invalid_flags_fail_with_one_line(args, needle):
   result = _cli(*args, "--out=/nonexistent/should-not-be-created")
@@ -130,3 +134,32 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypat
     training.train(_small(epochs=4), out)
   ckpts = sorted(os.listdir(os.path.join(out, "checkpoints")))
   assert ckpts[-1] == "ckpt-00002.weights.h5"
+
+
+@pytest.mark.parametrize("module,flag,suggestion", [
+    ("trainers.evaluate", "--rnu=x", "--run"),
+    ("trainers.serve", "--rest_api_prot=1", "--rest_api_port"),
+    ("trainers.export", "--bsae=x", "--base"),
+    ("trainers.sweep", "--seeds_=1", "--seeds"),
+    ("trainers.reproduce", "--experimnt=x", "--experiment"),
+    ("trainers.plot", "--rum=x", "--run"),
+])
+def test_every_console_script_names_the_closest_flag(module, flag, suggestion):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+  result = subprocess.run([sys.executable, "-m", module, flag], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=REPO)
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and f"did you mean {suggestion}?" in lines[0], result.stderr
+
+
+def test_closest_flag_and_error_line():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from trainers import _cli  # pylint: disable=g-import-not-at-top
+  names = {"epochs", "batch_size", "beta", "alpha", "jit"}
+  assert _cli.closest_flag("epoch", names) == "epochs"
+  assert _cli.closest_flag("zzzz", names) is None
+  line = _cli.flag_error_line(flags.UnrecognizedFlagError("batchsize", "8"), names)
+  assert line == "unknown flag --batchsize; did you mean --batch_size?"
+  assert "not a boolean flag" in _cli.flag_error_line(flags.UnrecognizedFlagError("nobeta"),
+                                                       names)

@@ -5,6 +5,7 @@ TensorFlow's C++ start-up lines, absl's log level, warning filters for known noi
 library errors into one line on stderr with exit status 2.
 """
 
+import difflib
 import os
 import shlex
 import signal
@@ -65,11 +66,57 @@ def _parse_flags(argv):
   return flags.FLAGS(argv)
 
 
+def closest_flag(name, names):
+  """The defined flag name closest to `name` (difflib), or None."""
+  matches = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.5)
+  return matches[0] if matches else None
+
+
+def flag_error_line(error, names):
+  """One line for a command-line flag error: the flag, and the closest valid one if unknown."""
+  if isinstance(error, flags.UnrecognizedFlagError):
+    name = error.flagname
+    if name.startswith("no") and name[2:] in names:  # --nojit for a non-boolean flag.
+      return f"--{name}: --{name[2:]} is not a boolean flag; give it a value."
+    guess = closest_flag(name, names)
+    hint = f"; did you mean --{guess}?" if guess else "; see --help for the flags."
+    return f"unknown flag --{name}{hint}"
+  return first_line(error)
+
+
+def _program_flag_names(main):
+  """Flags a user of this program may give: its own and absl's (help, flagfile, ...)."""
+  names = set(flags.FLAGS)
+  module = sys.modules.get(getattr(main, "__module__", ""), None)
+  own = {f.name for f in flags.FLAGS.get_key_flags_for_module(sys.argv[0])} if sys.argv else set()
+  if module is not None:
+    own |= {f.name for f in flags.FLAGS.get_key_flags_for_module(module)}
+  # absl, TensorFlow and TFDS define many flags of their own: suggest the program's first.
+  return own or names, names
+
+
 def run_app(main, define_flags):
-  """Defines the flags (only now, never at import) and runs `main` under absl."""
+  """Defines the flags (only now, never at import) and runs `main` under absl.
+
+  A flag error (unknown flag, bad value) is one line on stderr naming the flag, and the closest
+  valid one for an unknown flag, with exit status 2, as for other usage errors.
+  """
   quiet_tensorflow()
   define_flags()
-  app.run(main, flags_parser=_parse_flags)
+  module = sys.modules.get(getattr(main, "__module__", ""), None)
+  prog = getattr(module, "PROG", None) or os.path.basename(sys.argv[0] if sys.argv else "")
+
+  def parse(argv):
+    try:
+      return _parse_flags(argv)
+    except flags.Error as e:
+      own, every = _program_flag_names(main)
+      line = flag_error_line(e, own)
+      if isinstance(e, flags.UnrecognizedFlagError) and "did you mean" not in line:
+        line = flag_error_line(e, every)
+      fail(prog, line)
+
+  app.run(main, flags_parser=parse)
 
 
 def fail(prog, message):
