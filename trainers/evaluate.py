@@ -39,8 +39,11 @@ def define_flags():
   flags.DEFINE_integer("iwae_samples", 1000, "Importance samples K of the IWAE bound (0: none).")
   flags.DEFINE_bool("student_t_mapping", True, "Map Student-t codes to Normal before scoring.")
   flags.DEFINE_string("metric_args", None, "JSON of per-metric keyword arguments.")
-  flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+  flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDECOMP_DATA_DIR, else "
+                      "TFDS's).")
   flags.DEFINE_string("manual_dir", None, "Directory with manually downloaded files.")
+  flags.DEFINE_bool("download", False, "Let TFDS download and prepare an external data set that "
+                    "is not prepared yet (needs internet); off: nothing is downloaded.")
   flags.DEFINE_string("out", None, "Directory for metrics.json (default: the run directory; for "
                       "an export, <export>.metrics.json beside it).")
 
@@ -85,7 +88,7 @@ def main(argv):
         dataset_config=config, metrics=metrics, seed=FLAGS.seed, max_examples=FLAGS.max_examples,
         likelihood_examples=FLAGS.likelihood_examples, iwae_samples=FLAGS.iwae_samples,
         student_t_mapping=FLAGS.student_t_mapping, metric_args=metric_args,
-        data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
+        data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir, download=FLAGS.download,
         progress=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
   except (ValueError, OSError) as e:  # Library errors (ConfigError, DataError, RunError, ...).
     _cli.fail(PROG, e)
