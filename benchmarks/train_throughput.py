@@ -17,6 +17,8 @@ same global batch: `mirrored` splits the CPU into 2 logical devices in one proce
 Scaling efficiency = (examples/s on 2) / (2 x examples/s on 1). On one 2-core machine the
 replicas share the same cores, so no speed-up is expected: the figure is the overhead a real
 multi-GPU or multi-host run pays (gradient all-reduce, the all_gather of z for the divergence).
+  python benchmarks/train_throughput.py --only=sparsity --processes=10   # spread over 10 fresh
+                                                                         # processes (bimodal?)
 
 Targets (issue 4; 2 CPU cores): dSprites conv64 batch 64 >= 780 ex/s; Fashion-MNIST dcgan32 batch
 500 sparse prior + MMD (alpha 100) >= 950 ex/s with the MMD < 25% of the step; pinwheel MLP batch
@@ -30,6 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 import warnings
 
@@ -180,7 +184,29 @@ def main():
   parser.add_argument("--strategy", choices=["mirrored", "multiworker"],
                       help="measure 1 vs 2 devices (mirrored) or 1 device vs 2 local workers")
   parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # A worker of --strategy.
+  parser.add_argument("--jit", choices=["on", "off", "both"], default="both")
+  parser.add_argument("--processes", type=int, default=1,
+                      help="time each configuration in this many fresh processes and print the "
+                           "spread (min / median / max) of their rates")
+  parser.add_argument("--no-mmd-share", action="store_true",
+                      help="skip the sparsity preset's run without the MMD")
   args = parser.parse_args()
+  jits = {"on": (True,), "off": (False,), "both": (True, False)}[args.jit]
+  if args.processes > 1:
+    for name in args.only or ["clustering", "independence", "sparsity"]:
+      for jit in jits:
+        rates = []
+        for _ in range(args.processes):
+          out = subprocess.run(
+              [sys.executable, __file__, f"--only={name}", f"--jit={'on' if jit else 'off'}",
+               f"--windows={args.windows}", "--no-mmd-share"],
+              check=True, capture_output=True, text=True).stdout
+          rates.append(float(out.strip().splitlines()[-1].split("ex/s")[0].split()[-1]))
+        print(f"{name:13s} jit={str(jit):5s} {args.processes} fresh processes: min "
+              f"{min(rates):.0f}  median {statistics.median(rates):.0f}  max {max(rates):.0f} "
+              f"ex/s  max/min {max(rates) / min(rates):.2f}  all "
+              + " ".join(f"{r:.0f}" for r in rates), flush=True)
+    return
   names = args.only or ["clustering", "independence", "sparsity"]
   # (steps per window, steps_per_execution)
   plan = {"clustering": (500, 100), "independence": (20, 10), "sparsity": (6, 3)}
@@ -197,12 +223,12 @@ def main():
   for name in names:
     config = configs.make(name)
     steps, spe = plan[name]
-    for jit in (True, False):
+    for jit in jits:
       rate = measure(config, jit, steps, args.windows, spe)
       line = (f"{name:13s} {config.network:8s} batch {config.batch_size:4d} prior "
               f"{config.prior:9s} D={config.divergence:12s} jit={str(jit):5s} "
               f"{rate:10.0f} ex/s  (target >= {TARGETS[name]})")
-      if name == "sparsity":
+      if name == "sparsity" and not args.no_mmd_share:
         no_d = configs.make(name, alpha=0.0, divergence="none")
         rate_no_d = measure(no_d, jit, steps, args.windows, spe)
         share = 1.0 - rate / rate_no_d

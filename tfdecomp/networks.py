@@ -28,6 +28,7 @@ import keras
 from keras import layers
 from keras import ops
 
+from tfdecomp import convolutions
 from tfdecomp import posteriors
 from tfdecomp import registry
 
@@ -144,7 +145,7 @@ def conv64(latent_dim=10, channels=1, params_per_channel=1, name="conv64"):
   x = keras.Input((64, 64, channels), name="x")
   h = x
   for i, filters in enumerate((32, 32, 64, 64)):
-    h = layers.Conv2D(filters, 4, strides=2, padding="same", activation="relu",
+    h = convolutions.Conv2D(filters, 4, strides=2, padding="same", activation="relu",
                       name=f"conv_{i}")(h)                       # 32, 16, 8, 4 pixels.
   h = layers.Flatten(name="flatten")(h)                          # 4 * 4 * 64 = 1024.
   h = layers.Dense(128, name="dense")(h)                         # Linear, as in the authors' code.
@@ -158,10 +159,10 @@ def conv64(latent_dim=10, channels=1, params_per_channel=1, name="conv64"):
   h = layers.Dense(4 * 4 * 64, activation="relu", name="dense_1")(h)
   h = layers.Reshape((4, 4, 64), name="reshape")(h)
   for i, filters in enumerate((64, 64, 32)):
-    h = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", activation="relu",
+    h = convolutions.Conv2DTranspose(filters, 4, strides=2, padding="same", activation="relu",
                                name=f"deconv_{i}")(h)            # 8, 16, 32 pixels.
-  params = layers.Conv2DTranspose(channels * params_per_channel, 4, strides=2, padding="same",
-                                  name="params")(h)              # 64 pixels.
+  params = convolutions.Conv2DTranspose(channels * params_per_channel, 4, strides=2,
+                                        padding="same", name="params")(h)              # 64 pixels.
   decoder = keras.Model(z, params, name=f"{name}_decoder")
   return encoder, decoder
 
@@ -196,18 +197,18 @@ def dcgan32(latent_dim=50, channels=1, params_per_channel=1, base_filters=32, na
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
   x = keras.Input((32, 32, channels), name="x")
-  h = layers.Conv2D(base_filters, 4, strides=2, padding="same", use_bias=False,
+  h = convolutions.Conv2D(base_filters, 4, strides=2, padding="same", use_bias=False,
                     kernel_initializer=init(), name="conv_0")(x)                    # 16x16.
   h = layers.LeakyReLU(0.2, name="lrelu_0")(h)
-  h = layers.Conv2D(base_filters * 2, 4, strides=2, padding="same", use_bias=False,
+  h = convolutions.Conv2D(base_filters * 2, 4, strides=2, padding="same", use_bias=False,
                     kernel_initializer=init(), name="conv_1")(h)                    # 8x8.
   h = layers.LeakyReLU(0.2, name="lrelu_1")(batch_norm("bn_1")(h))
-  h = layers.Conv2D(base_filters * 4, 4, strides=2, padding="same", use_bias=False,
+  h = convolutions.Conv2D(base_filters * 4, 4, strides=2, padding="same", use_bias=False,
                     kernel_initializer=init(), name="conv_2")(h)                    # 4x4.
   h = layers.LeakyReLU(0.2, name="lrelu_2")(batch_norm("bn_2")(h))
   # One 4x4 valid conv for both heads (2D filters), split afterwards: the same maths as two
   # convs, one kernel launch instead of two.
-  heads = layers.Conv2D(2 * latent_dim, 4, padding="valid", kernel_initializer=init(),
+  heads = convolutions.Conv2D(2 * latent_dim, 4, padding="valid", kernel_initializer=init(),
                         name="heads")(h)                                            # 1x1.
   heads = layers.Flatten(name="flatten")(heads)
   loc, raw_scale = ops.split(heads, 2, axis=-1)
@@ -216,16 +217,16 @@ def dcgan32(latent_dim=50, channels=1, params_per_channel=1, base_filters=32, na
 
   z = keras.Input((latent_dim,), name="z")
   h = layers.Reshape((1, 1, latent_dim), name="reshape")(z)
-  h = layers.Conv2DTranspose(base_filters * 4, 4, padding="valid", use_bias=False,
+  h = convolutions.Conv2DTranspose(base_filters * 4, 4, padding="valid", use_bias=False,
                              kernel_initializer=init(), name="deconv_0")(h)          # 4x4.
   h = layers.ReLU(name="relu_0")(batch_norm("bn_0")(h))
   for i, filters in enumerate((base_filters * 2, base_filters), start=1):
-    h = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
+    h = convolutions.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
                                kernel_initializer=init(), name=f"deconv_{i}")(h)     # 8, 16.
     h = layers.ReLU(name=f"relu_{i}")(batch_norm(f"bn_{i}")(h))
-  params = layers.Conv2DTranspose(channels * params_per_channel, 4, strides=2, padding="same",
-                                  use_bias=False, kernel_initializer=init(),
-                                  name="params")(h)                                 # 32x32.
+  params = convolutions.Conv2DTranspose(channels * params_per_channel, 4, strides=2,
+                                        padding="same", use_bias=False,
+                                        kernel_initializer=init(), name="params")(h)  # 32x32.
   decoder = keras.Model(z, params, name=f"{name}_decoder")
   return encoder, decoder
 
