@@ -44,6 +44,11 @@ def _flags(**kwargs):
     (["--strategy=multiworker"], "--strategy=multiworker needs TF_CONFIG"),
     (["--strategy=mirrored", "--cpu_devices=2", "--batch_size=399"],
      "--batch_size=399 does not split over 2 replicas"),
+    (["--beta_schedule=warmup"], "--beta_schedule must be one of constant, linear_warmup"),
+    (["--alpha_schedule=cyclical"], "--alpha_schedule=cyclical needs --alpha_schedule_steps"),
+    (["--beta_schedule_steps=10"], "--beta_schedule_steps only applies to"),
+    (["--beta_schedule=cyclical", "--beta_schedule_steps=4", "--beta_ramp_fraction=0"],
+     "--beta_ramp_fraction must be in (0, 1]"),
     (["--epoch=3"], "unknown flag --epoch; did you mean --epochs?"),
     (["--bogus_flag=1"], "unknown flag --bogus_flag; see --help"),
     (["--epochs=abc"], "flag --epochs=abc"),
@@ -163,3 +168,24 @@ def test_closest_flag_and_error_line():
   assert line == "unknown flag --batchsize; did you mean --batch_size?"
   assert "not a boolean flag" in _cli.flag_error_line(flags.UnrecognizedFlagError("nobeta"),
                                                        names)
+
+
+def test_schedule_flags_reach_the_step_and_config_json(tmp_path):
+  """--beta_schedule / --alpha_schedule: the history's beta and alpha (the weights the step used
+  at optimizer step t = epoch, one step per epoch) follow the closed forms, and config.json
+  records the schedules."""
+  flag_values = _flags(epochs=6, steps_per_epoch=1, beta=2.0, beta_schedule="linear_warmup",
+                       beta_schedule_steps=4, alpha=1.0, alpha_schedule="cyclical",
+                       alpha_schedule_steps=3, alpha_ramp_fraction=0.5, jit=False)
+  config = train.config_from_flags(flag_values)
+  result = training.train(config, str(tmp_path / "run"), progress=False, figures=False)
+  t = np.arange(6)
+  np.testing.assert_allclose([row["beta"] for row in result.history],
+                             2.0 * np.minimum(t / 4, 1.0), rtol=1e-6)
+  np.testing.assert_allclose([row["alpha"] for row in result.history],
+                             np.minimum((t % 3) / 1.5, 1.0), rtol=1e-6)
+  with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
+    saved = json.load(f)["settings"]
+  assert (saved["beta_schedule"], saved["beta_schedule_steps"]) == ("linear_warmup", 4)
+  assert (saved["alpha_schedule"], saved["alpha_schedule_steps"],
+          saved["alpha_ramp_fraction"]) == ("cyclical", 3, 0.5)

@@ -50,7 +50,8 @@ def build_model(config, example_data, name: Optional[str] = None):
     prior = priors.get(config.prior, config.latent_dim, data=example_data,
                        **prior_options(config))
     return model_lib.DecompVAE(
-        encoder, decoder, prior, likelihood, beta=config.beta, alpha=config.alpha,
+        encoder, decoder, prior, likelihood, beta=configs_lib.weight_schedule(config, "beta"),
+        alpha=configs_lib.weight_schedule(config, "alpha"),
         divergence=config.divergence, num_samples=config.num_samples, seed=config.seed,
         name=name or f"{config.experiment}_vae")
   except configs_lib.ConfigError:

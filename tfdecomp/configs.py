@@ -70,6 +70,14 @@ class Config:
     steps_per_execution: optimizer steps per compiled call (`compile(steps_per_execution=...)`).
     pca_examples: examples used to fit the anisotropic prior's PCA spectrum.
     likelihood_scale: Laplace scale (Fashion-MNIST); ignored by other likelihoods.
+    beta_schedule, alpha_schedule: how the weight moves with the optimizer step t
+      (`tfdecomp.schedules`): "constant" (the weight), "linear_warmup" (0 -> weight linearly
+      over `*_schedule_steps` steps, then the weight: `LinearWarmup`) or "cyclical" (ramps
+      0 -> weight over `*_ramp_fraction` of every period of `*_schedule_steps` steps, then held:
+      `Cyclical`).
+    beta_schedule_steps, alpha_schedule_steps: warm-up length or period, in optimizer steps;
+      needed by "linear_warmup" and "cyclical", refused by "constant".
+    beta_ramp_fraction, alpha_ramp_fraction: "cyclical"'s ramp share of a period, in (0, 1].
   """
   experiment: str
   dataset: str
@@ -96,6 +104,12 @@ class Config:
   steps_per_execution: int = 1
   pca_examples: int = 10000
   likelihood_scale: float = 0.1
+  beta_schedule: str = "constant"
+  beta_schedule_steps: Optional[int] = None
+  beta_ramp_fraction: float = 0.5
+  alpha_schedule: str = "constant"
+  alpha_schedule_steps: Optional[int] = None
+  alpha_ramp_fraction: float = 0.5
 
   @property
   def dataset_spec(self):
@@ -190,6 +204,29 @@ def make(experiment: str = "clustering", **overrides) -> Config:
   if isinstance(overrides.get("mixture_locs"), str):
     overrides["mixture_locs"] = parse_locs(overrides["mixture_locs"])
   return validate(resolve(config.replace(**overrides)))
+
+
+#: The β/α schedule kinds of `Config.beta_schedule` / `alpha_schedule`.
+SCHEDULES = ("constant", "linear_warmup", "cyclical")
+
+
+def weight_schedule(config: Config, name: str):
+  """The `tfdecomp.schedules` object of weight `name` ("beta" or "alpha") of a validated config.
+
+  constant -> `Constant(w)`; linear_warmup -> `LinearWarmup(w, warmup_steps=S)`, i.e.
+  w * min(t / S, 1); cyclical -> `Cyclical(w, period_steps=S, ramp_fraction=r)`, i.e.
+  w * min((t mod S) / (r S), 1); t is the optimizer step.
+  """
+  from tfdecomp import schedules  # pylint: disable=g-import-not-at-top
+  value = float(getattr(config, name))
+  kind = getattr(config, f"{name}_schedule")
+  steps = getattr(config, f"{name}_schedule_steps")
+  if kind == "linear_warmup":
+    return schedules.LinearWarmup(value, warmup_steps=steps)
+  if kind == "cyclical":
+    return schedules.Cyclical(value, period_steps=steps,
+                              ramp_fraction=float(getattr(config, f"{name}_ramp_fraction")))
+  return schedules.Constant(value)
 
 
 def resolve(config: Config) -> Config:
@@ -305,6 +342,22 @@ def validate(config: Config) -> Config:
     raise ConfigError(f"--prior_variance_scale must be > 0; got {c.prior_variance_scale!r}.")
   if not _finite(c.likelihood_scale) or c.likelihood_scale <= 0:
     raise ConfigError(f"--likelihood_scale must be > 0; got {c.likelihood_scale!r}.")
+  for name in ("beta", "alpha"):
+    kind = getattr(c, f"{name}_schedule")
+    steps = getattr(c, f"{name}_schedule_steps")
+    ramp = getattr(c, f"{name}_ramp_fraction")
+    if kind not in SCHEDULES:
+      raise ConfigError(f"--{name}_schedule must be one of {', '.join(SCHEDULES)}; got {kind!r}.")
+    if kind == "constant" and steps is not None:
+      raise ConfigError(f"--{name}_schedule_steps only applies to --{name}_schedule="
+                        f"linear_warmup or cyclical; got --{name}_schedule=constant.")
+    if kind != "constant" and (isinstance(steps, bool) or not isinstance(steps, int) or
+                               steps < 1):
+      raise ConfigError(f"--{name}_schedule={kind} needs --{name}_schedule_steps, a positive "
+                        f"integer (the {'warm-up length' if kind == 'linear_warmup' else 'period'}"
+                        f" in optimizer steps); got {steps!r}.")
+    if not _finite(ramp) or not 0.0 < ramp <= 1.0:
+      raise ConfigError(f"--{name}_ramp_fraction must be in (0, 1]; got {ramp!r}.")
   if c.divergence != "none" and c.batch_size < 2:
     raise ConfigError(
         f"--batch_size must be >= 2 with --divergence={c.divergence} (it compares the batch's "

@@ -35,6 +35,15 @@ SETTINGS = (
     ("mixture_locs", "string", "Mixture means, components separated by ';': '0,-1;0,1;1,0;-1,0'."),
     ("beta", "float", "Weight of KL(q(z|x) || p(z)), >= 0."),
     ("alpha", "float", "Weight of the divergence D(q(z), p(z)), >= 0."),
+    ("beta_schedule", "string", "How beta moves with the optimizer step: constant, "
+     "linear_warmup (0 -> beta over --beta_schedule_steps) or cyclical (ramps over "
+     "--beta_ramp_fraction of every --beta_schedule_steps)."),
+    ("beta_schedule_steps", "integer", "Warm-up length or cyclical period of beta, in steps."),
+    ("beta_ramp_fraction", "float", "Cyclical beta: ramp share of a period, in (0, 1] (0.5)."),
+    ("alpha_schedule", "string", "How alpha moves with the optimizer step: constant, "
+     "linear_warmup or cyclical (as --beta_schedule)."),
+    ("alpha_schedule_steps", "integer", "Warm-up length or cyclical period of alpha, in steps."),
+    ("alpha_ramp_fraction", "float", "Cyclical alpha: ramp share of a period, in (0, 1] (0.5)."),
     ("divergence", "string", "D: mmd, inclusive_kl or none."),
     ("latent_dim", "integer", "Latent dimensions D."),
     ("batch_size", "integer", "Global batch size."),
