@@ -5,7 +5,10 @@ model and training stream, `fit` with the run's validation (`training.validation
 and without `tfdecomp.tensorboard.DecompTensorBoard` (default update_freq, image_freq="auto",
 the 1,000-example evaluation batch). Each preset is compiled once, then the two variants are
 timed alternately (`--repeats` times each, whole `fit` calls including the callback's start
-and end writes) and the median step rates are compared.
+and end writes) and the median step rates are compared. The process's CPU time per step (all
+threads) is compared too: on a shared or virtual machine the wall-clock rate of one variant
+varies by 10-25% between repeats, and the CPU time shows the callback's own work without the
+neighbours' share.
 
   python benchmarks/tensorboard_overhead.py                      # clustering, sparsity_digits
   python benchmarks/tensorboard_overhead.py --only=clustering --repeats=5
@@ -47,9 +50,11 @@ class _Timer(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self.train_begin = time.perf_counter()
+    self.cpu_begin = time.process_time()
 
   def on_epoch_end(self, epoch, logs=None):
     self.last_epoch_end = time.perf_counter()
+    self.cpu_end = time.process_time()
 
 
 def rates(name, overrides, repeats):
@@ -80,7 +85,8 @@ def rates(name, overrides, repeats):
     model.fit(dataset, epochs=config.epochs, steps_per_epoch=stream.steps_per_epoch,
               verbose=0, callbacks=[*callbacks, timer], **validation)
     end = time.perf_counter()
-    return steps / (timer.last_epoch_end - timer.train_begin), steps / (end - start)
+    return (steps / (timer.last_epoch_end - timer.train_begin), steps / (end - start),
+            steps / (timer.cpu_end - timer.cpu_begin))
 
   model.fit(dataset, epochs=2, steps_per_epoch=stream.steps_per_epoch, verbose=0,
             **{**validation, "validation_freq": 1})  # Compile the train and test steps.
@@ -102,7 +108,8 @@ def main():
   for name in [args.only] if args.only else PRESETS:
     config, steps, found = rates(name, PRESETS[name], args.repeats)
     print(f"{name}: {config.epochs} epochs, {steps} steps per fit, {args.repeats} fits each")
-    for i, what in enumerate(("step rate during training", "whole fit (with start and end)")):
+    for i, what in enumerate(("step rate during training", "whole fit (with start and end)",
+                              "steps per CPU second during training (all threads)")):
       series = {v: [r[i] for r in found[v]] for v in (False, True)}
       without, with_tb = (statistics.median(series[v]) for v in (False, True))
       spread = max((max(r) - min(r)) / statistics.median(r) for r in series.values())
