@@ -192,3 +192,18 @@ def test_kl_divergence_falls_back_to_joint_monte_carlo():
   np.testing.assert_allclose(value, expected, rtol=1e-4)
   with pytest.raises(ValueError, match="Monte Carlo"):
     divergences.kl_divergence(posterior, prior)
+
+
+@pytest.mark.parametrize("scales", [divergences.DEFAULT_MMD_SCALES, (0.05, 0.3, 1.0, 7.0)])
+def test_imq_scale_sum_as_one_rational_function_is_exact_in_float32(scales):
+  """The IMQ kernel summed over scales, and its derivative, as evaluated inside the fused MMD
+  (one rational function of v = 1 / (1 + u)), against the per-scale sum in float64 for squared
+  distances u from 0 to 1e12."""
+  constants = tuple(2.0 * s for s in scales)
+  u = np.concatenate([[0.0], np.logspace(-9, 12, 3000)])
+  values = divergences._kernel_values(tf.constant(u, tf.float32), constants, "imq").numpy()
+  slopes = divergences._kernel_derivatives(tf.constant(u, tf.float32), constants, "imq").numpy()
+  exact = sum(c / (c + u) for c in constants)
+  exact_slopes = -sum(c / (c + u) ** 2 for c in constants)
+  np.testing.assert_allclose(values, exact, rtol=2e-6)
+  np.testing.assert_allclose(slopes, exact_slopes, rtol=4e-6)

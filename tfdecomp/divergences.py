@@ -15,8 +15,11 @@ means and scales and prior samples, and declares which of these it reads (`input
 under tf.distribute only those are gathered from the replicas.
 """
 
+import functools
 import math
 from typing import Optional, Sequence
+
+import numpy as np
 
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -34,8 +37,52 @@ DEFAULT_MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 KERNELS = ("imq", "rbf")
 
 
+@functools.lru_cache(maxsize=None)
+def _imq_rational(constants):
+  """Coefficients (lowest degree first) of P, Q, N with, for v = 1 / (1 + u),
+
+    sum_s C_s / (C_s + u)       =  P(v) / Q(v),
+    sum_s -C_s / (C_s + u)^2    = -v^2 N(v) / Q(v)^2,
+
+  from C_s / (C_s + u) = C_s v / L_s(v), L_s(v) = 1 + (C_s - 1) v: Q = prod_s L_s,
+  P = sum_s C_s v prod_{t != s} L_t, N = sum_s C_s prod_{t != s} L_t^2 (computed in float64).
+  One sum of S scales then costs two divisions (v and P / Q) and 2S multiply-adds instead of S
+  divisions: a vector division costs about 16 multiply-adds on these CPUs. v lies in (0, 1] for
+  every u >= 0 and each L_s(v) between min(C_s, 1) and max(C_s, 1), so nothing overflows; the
+  float32 result is within ~1e-6 (relative) of the exact sum for u from 0 to 1e12
+  (tests/test_divergences.py checks it against float64).
+  """
+  from numpy.polynomial import polynomial  # pylint: disable=g-import-not-at-top
+  linear = [np.array([1.0, c - 1.0]) for c in constants]
+
+  def product(factors, size):
+    out = np.array([1.0])
+    for factor in factors:
+      out = polynomial.polymul(out, factor)
+    return np.pad(out, (0, size - len(out)))
+
+  num = len(constants)
+  q = product(linear, num + 1)
+  p = sum(product([np.array([0.0, c])] + linear[:s] + linear[s + 1:], num + 1)
+          for s, c in enumerate(constants))
+  squares = [polynomial.polymul(f, f) for f in linear]
+  n = sum(c * product(squares[:s] + squares[s + 1:], 2 * num - 1) for s, c in enumerate(constants))
+  return tuple(p.tolist()), tuple(q.tolist()), tuple(n.tolist())
+
+
+def _horner(coefficients, x):
+  out = tf.fill(tf.shape(x), tf.constant(coefficients[-1], x.dtype))
+  for c in coefficients[-2::-1]:
+    out = out * x + tf.constant(c, x.dtype)
+  return out
+
+
 def _kernel_values(sq_dist, constants, kernel):
   """sum over scales of k_C as a function of the squared distance u."""
+  if kernel == "imq" and len(constants) > 2:
+    p, q, _ = _imq_rational(tuple(constants))
+    v = 1.0 / (1.0 + sq_dist)
+    return _horner(p, v) / _horner(q, v)
   total = tf.zeros_like(sq_dist)
   for c in constants:
     c = tf.constant(c, sq_dist.dtype)
@@ -45,6 +92,11 @@ def _kernel_values(sq_dist, constants, kernel):
 
 def _kernel_derivatives(sq_dist, constants, kernel):
   """d/du of `_kernel_values`."""
+  if kernel == "imq" and len(constants) > 2:
+    _, q, n = _imq_rational(tuple(constants))
+    v = 1.0 / (1.0 + sq_dist)
+    ratio = v / _horner(q, v)
+    return -_horner(n, v) * tf.square(ratio)
   total = tf.zeros_like(sq_dist)
   for c in constants:
     c = tf.constant(c, sq_dist.dtype)
