@@ -70,7 +70,11 @@ def _model(config, jit, steps_per_execution, strategy=None):
 def measure(config, jit, steps, windows, steps_per_execution, strategy=None):
   """Median examples/second over `windows` windows of `steps` steps (after a warm-up)."""
   model, x = _model(config, jit, steps_per_execution, strategy)
-  ds = tf.data.Dataset.from_tensors(x).repeat()
+  # Autotuning off, as tfdecomp.data does: otherwise the end of each timed `fit` can wait
+  # seconds for tf.data's autotune thread (the "2x slow mode" of issue 16; see data._finish).
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  ds = tf.data.Dataset.from_tensors(x).repeat().with_options(options)
   model.fit(ds, epochs=1, steps_per_epoch=2 * steps_per_execution, verbose=0)   # compile.
   model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)                      # warm up.
   rates = []

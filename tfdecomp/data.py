@@ -293,7 +293,7 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
     x = example[spec.feature]
     return (x, label(example)) if with_labels else x
 
-  ds = ds.map(select, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.map(select, num_parallel_calls=_parallel_calls())
   if cache is None:
     cache = num * _bytes_per_example(ds.element_spec) < 2**30
   if cache:
@@ -305,8 +305,36 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   if spec.is_image:
     ds = ds.map((lambda x, y: (spec.preprocess(x), y)) if with_labels else spec.preprocess,
-                num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE)
+                num_parallel_calls=_parallel_calls())
+  return _finish(ds)
+
+
+#: Batches prepared ahead of the training step.
+PREFETCH_BATCHES = 2
+
+
+def _parallel_calls() -> int:
+  """Threads for a dataset's per-batch map: the CPUs this process may run on."""
+  try:
+    return max(1, len(os.sched_getaffinity(0)))
+  except AttributeError:  # Not on Linux.
+    return max(1, os.cpu_count() or 1)
+
+
+def _finish(ds: tf.data.Dataset) -> tf.data.Dataset:
+  """Prefetches `PREFETCH_BATCHES` and turns tf.data's autotuning off.
+
+  With autotuning on, every iterator starts a model thread that sleeps between optimisation
+  rounds, and destroying the iterator waits for the round to come: the end of each `fit` (and of
+  each pass over an evaluation dataset) then stalls for up to several seconds with the CPUs idle
+  (seen here: 1-5 s per `fit`, tf.data's RootDataset::Iterator destructor joining
+  Model::OptimizeLoop; benchmarks that time several short `fit` calls saw it as a bimodal step
+  rate). Fixed parallelism and prefetch do as well for these pipelines (an in-memory gather or
+  one decode per batch).
+  """
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return ds.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 def _stream_source(spec, config, split, data_dir, manual_dir, source):
@@ -346,8 +374,8 @@ def _load_streamed(spec, config, split, batch_size, shuffle, seed, with_labels, 
   if shuffle:
     ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  ds = ds.map(_fetch_fn(spec, backend, with_labels), num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  ds = ds.map(_fetch_fn(spec, backend, with_labels), num_parallel_calls=_parallel_calls())
+  return _finish(ds)
 
 
 def load_numpy(name: str, split: str = "train", max_examples: Optional[int] = None, *,
@@ -515,8 +543,8 @@ def training_data(name: str, split: str = "train", *, batch_size: int, seed: int
     # and would otherwise warn that the input ran out of data.
     return (tf.data.Dataset.range(start_epoch, max(epochs, start_epoch) + 1)
             .flat_map(epoch_blocks).skip(offset * parts)
-            .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(tf.data.AUTOTUNE))
+            .map(gather, num_parallel_calls=_parallel_calls(), deterministic=True)
+            .apply(_finish))
 
   return TrainingData(dataset=make(int(start_step)), num_examples=num,
                       steps_per_epoch=steps_per_epoch, start_step=int(start_step),
