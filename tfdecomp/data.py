@@ -49,7 +49,7 @@ from tfdecomp.ground_truth import GroundTruthData
 __all__ = [
     "GroundTruthData", "GridGroundTruthData", "RenderedDSprites", "DatasetSpec", "TrainingData",
     "DataError", "ground_truth", "load", "load_numpy", "load_arrays", "training_data", "resolve",
-    "spec_of", "prepared_builder", "default_data_dir", "default_manual_dir",
+    "spec_of", "prepared_builder", "default_data_dir", "default_manual_dir", "usable_cpus",
 ]
 
 
@@ -293,7 +293,7 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
     x = example[spec.feature]
     return (x, label(example)) if with_labels else x
 
-  ds = ds.map(select, num_parallel_calls=_parallel_calls())
+  ds = ds.map(select, num_parallel_calls=usable_cpus())
   if cache is None:
     cache = num * _bytes_per_example(ds.element_spec) < 2**30
   if cache:
@@ -305,7 +305,7 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   if spec.is_image:
     ds = ds.map((lambda x, y: (spec.preprocess(x), y)) if with_labels else spec.preprocess,
-                num_parallel_calls=_parallel_calls())
+                num_parallel_calls=usable_cpus())
   return _finish(ds)
 
 
@@ -313,8 +313,9 @@ def load(name: str, split: str = "train", batch_size: int = 64, shuffle: bool = 
 PREFETCH_BATCHES = 2
 
 
-def _parallel_calls() -> int:
-  """Threads for a dataset's per-batch map: the CPUs this process may run on."""
+def usable_cpus() -> int:
+  """The CPUs this process may run on (its affinity mask; all CPUs where there is none): the
+  threads of a dataset's per-batch map."""
   try:
     return max(1, len(os.sched_getaffinity(0)))
   except AttributeError:  # Not on Linux.
@@ -374,7 +375,7 @@ def _load_streamed(spec, config, split, batch_size, shuffle, seed, with_labels, 
   if shuffle:
     ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  ds = ds.map(_fetch_fn(spec, backend, with_labels), num_parallel_calls=_parallel_calls())
+  ds = ds.map(_fetch_fn(spec, backend, with_labels), num_parallel_calls=usable_cpus())
   return _finish(ds)
 
 
@@ -543,7 +544,7 @@ def training_data(name: str, split: str = "train", *, batch_size: int, seed: int
     # and would otherwise warn that the input ran out of data.
     return (tf.data.Dataset.range(start_epoch, max(epochs, start_epoch) + 1)
             .flat_map(epoch_blocks).skip(offset * parts)
-            .map(gather, num_parallel_calls=_parallel_calls(), deterministic=True)
+            .map(gather, num_parallel_calls=usable_cpus(), deterministic=True)
             .apply(_finish))
 
   return TrainingData(dataset=make(int(start_step)), num_examples=num,

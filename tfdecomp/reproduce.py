@@ -453,10 +453,8 @@ def machine() -> dict:
           break
   except OSError:
     pass
-  try:
-    cores = len(os.sched_getaffinity(0))
-  except AttributeError:
-    cores = os.cpu_count()
+  from tfdecomp import data as data_lib  # pylint: disable=g-import-not-at-top
+  cores = data_lib.usable_cpus()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return {"cpu": model, "cores": cores, "python": platform.python_version(),
           "tensorflow": tf.__version__, "gpus": len(tf.config.list_physical_devices("GPU"))}

@@ -45,8 +45,8 @@ scalars (the loss terms, and the learning rate and prior parameters read at each
 are kept in memory and written together once a second, each at its own epoch. Work done right
 after a step competes with TensorFlow's threads winding down: one write of 100 epochs costs a
 third of 100 writes, one after each epoch (0.05 vs 0.17 ms an epoch, measured in the pinwheel
-fit). Every epoch reaches the file by the end of `fit`. Images and histograms are written every `image_freq` epochs; the default ("auto")
-writes them whenever the time spent on them stays within `image_budget` (2%) of the training
+fit). Every epoch reaches the file by the end of `fit`. Images and histograms are written every
+`image_freq` epochs; the default ("auto") writes them whenever the time spent on them stays within `image_budget` (2%) of the training
 time (the first after about 50 s of training), and always after the last epoch
 (benchmarks/tensorboard_overhead.py measures the step rate with and without the callback).
 """
