@@ -70,15 +70,15 @@ def test_mmd_near_zero_for_same_distribution_positive_for_shifted():
   assert shifted > 0.5
 
 
-def naive_mmd_tf(q, p):
+def naive_mmd_tf(q, p, scales=divergences.DEFAULT_MMD_SCALES):
   """Plain TensorFlow autodiff of the same estimator, for gradient checks."""
   batch = tf.cast(tf.shape(q)[0], q.dtype)
 
   def ksum(a, b):
     sq = tf.square(a[:, None] - b[None])
-    return tf.reduce_sum(sum(2 * s / (2 * s + sq) for s in divergences.DEFAULT_MMD_SCALES))
+    return tf.reduce_sum(sum(2 * s / (2 * s + sq) for s in scales))
 
-  diagonal = batch * tf.cast(tf.shape(q)[1], q.dtype) * len(divergences.DEFAULT_MMD_SCALES)
+  diagonal = batch * tf.cast(tf.shape(q)[1], q.dtype) * len(scales)
   return ((ksum(p, p) + ksum(q, q) - 2 * diagonal) / (batch * (batch - 1)) -
           2 * ksum(p, q) / batch**2)
 
@@ -94,6 +94,43 @@ def test_mmd_gradients_match_autodiff_of_the_formula():
   for var in (q, p):
     np.testing.assert_allclose(tape.gradient(fused, var), tape.gradient(naive, var), rtol=1e-9,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("unknown_batch", [False, True])
+def test_mmd_reduced_in_row_blocks_matches_the_formula(monkeypatch, unknown_batch):
+  """Blocks of 3 rows for B = 11 (the last block padded), with a static or a None batch (fit's)."""
+  monkeypatch.setattr(divergences, "_BLOCK_ELEMENTS", 3 * 11 * 3)
+  blocks = []
+  map_fn = tf.map_fn
+
+  def spy(fn, elems, **kwargs):
+    blocks.append(elems.shape.as_list())
+    return map_fn(fn, elems, **kwargs)
+
+  monkeypatch.setattr(tf, "map_fn", spy)
+  # Scales of this test only, so the XLA functions are traced afresh with the small blocks.
+  scales = (0.37, 1.3, 4.1) if unknown_batch else (0.41, 1.7, 3.9)
+  rng = np.random.default_rng(6)
+  q = tf.constant(rng.normal(size=[11, 3]))
+  p = tf.constant(rng.standard_t(3.0, size=[11, 3]) + 0.2)
+  spec = tf.TensorSpec([None if unknown_batch else 11, 3], tf.float64)
+
+  @tf.function(input_signature=[spec, spec])
+  def value_and_grads(q, p):
+    with tf.GradientTape() as tape:
+      tape.watch([q, p])
+      value = divergences.mmd(q, p, scales=scales)
+    return value, tape.gradient(value, [q, p])
+
+  value, grads = value_and_grads(q, p)
+  # One trace of the forward and one of the gradient function serve all three sums: 4 blocks of 3.
+  assert blocks == [[None, None, 3] if unknown_batch else [4, 3, 3]] * 2
+  np.testing.assert_allclose(value, numpy_mmd(q, p, scales=scales), rtol=1e-10)
+  with tf.GradientTape() as tape:
+    tape.watch([q, p])
+    naive = naive_mmd_tf(q, p, scales)
+  for grad, expected in zip(grads, tape.gradient(naive, [q, p])):
+    np.testing.assert_allclose(grad, expected, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("jit", [False, True])

@@ -112,47 +112,91 @@ def _pairwise(a, b, per_dimension):
   return diff, sq_dist
 
 
-# Forward and backward passes are separate XLA computations: each fuses the B x B x D kernel
-# evaluations into its reductions, so no B x B x D temporary is ever stored (autodiff of the forward
-# pass would keep them for the backward pass). See benchmarks/mmd_speed.py.
-@tf.function(jit_compile=True, reduce_retracing=True)
+# Elements of a block of pair terms: blocks of 2^18 floats (1 MiB) stay in a core's L2 cache.
+_BLOCK_ELEMENTS = 2 ** 18
+
+
+def _over_row_blocks(per_row, a, b):
+  """per_row(a_block [R, D]) -> [R, ...], for blocks of R rows of a, concatenated: [B, ...].
+
+  R is chosen so that a block's R x B' x D pair terms fit in `_BLOCK_ELEMENTS`; the blocks run in
+  an XLA while loop, so the pair terms of one block are reduced while still in cache and no
+  B x B' x D temporary exists (it would be 50 MB at B = 500, D = 50, and grows as B^2). Shapes may
+  be unknown when traced (a batch of None inside `fit`): XLA compiles for concrete shapes, and the
+  block arithmetic below folds to constants then.
+  """
+  n, m, width = a.shape[0], b.shape[0], a.shape[1]
+  if n is not None and m is not None and width is not None:
+    if max(1, _BLOCK_ELEMENTS // max(1, m * width)) >= n:
+      return per_row(a)
+  n, m, width = tf.shape(a)[0], tf.shape(b)[0], tf.shape(a)[1]
+  rows = tf.minimum(n, tf.maximum(1, _BLOCK_ELEMENTS // tf.maximum(1, m * width)))
+  blocks = (n + rows - 1) // rows
+  padded = tf.pad(a, [[0, blocks * rows - n], [0, 0]])   # Padding rows are computed, then dropped.
+  blocked = tf.reshape(padded, tf.stack([blocks, rows, width]))
+  blocked.set_shape([None, None, a.shape[1]])
+  out = tf.map_fn(per_row, blocked, parallel_iterations=1)
+  return tf.reshape(out, tf.concat([[blocks * rows], tf.shape(out)[2:]], 0))[:n]
+
+
+# Forward and backward passes are separate XLA computations, each reducing the pair terms block by
+# block (autodiff of the forward pass would store them all for the backward pass). They are traced
+# for each input shape (XLA compiles each shape anyway), so the blocks are static. See
+# benchmarks/mmd_speed.py.
+@tf.function(jit_compile=True)
 def _kernel_sum_xla(a, b, constants, kernel, per_dimension):
-  _, sq_dist = _pairwise(a, b, per_dimension)
+  def per_row(a_rows):
+    _, sq_dist = _pairwise(a_rows, b, per_dimension)
+    values = _kernel_values(sq_dist, constants, kernel)
+    return tf.reduce_sum(values, axis=list(range(1, values.shape.rank)))
+
   # About B^2 D terms of order one. One float32 sum of all of them loses ~1e-3 of the estimate (a
   # difference of such sums) at B = 500, D = 50; per-row float32 sums of B*D terms added up in
   # float64 keep it to ~1e-7 at a fraction of the cost of casting every term.
-  values = _kernel_values(sq_dist, constants, kernel)
-  rows = tf.reduce_sum(values, axis=list(range(1, values.shape.rank)))
-  return tf.reduce_sum(tf.cast(rows, tf.float64))
+  return tf.reduce_sum(tf.cast(_over_row_blocks(per_row, a, b), tf.float64))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _kernel_sum_grads_xla(a, b, upstream, constants, kernel, per_dimension):
-  diff, sq_dist = _pairwise(a, b, per_dimension)
-  weighted = (2.0 * upstream) * _kernel_derivatives(sq_dist, constants, kernel) * diff
-  return tf.reduce_sum(weighted, axis=1), -tf.reduce_sum(weighted, axis=0)
+@tf.function(jit_compile=True)
+def _kernel_sum_grad_xla(a, b, upstream, constants, kernel, per_dimension):
+  """upstream * d/da of sum_ij k(a_i, b_j), [B, D]: a reduction over j only.
+
+  The kernel is symmetric, so the gradient with respect to b is this function with a and b
+  swapped, and for b = a it is twice this (the pairs' terms are antisymmetric in i, j). One
+  reduction axis lets the pair terms be reduced block by block like the forward pass.
+  """
+  def per_row(a_rows):
+    diff, sq_dist = _pairwise(a_rows, b, per_dimension)
+    weighted = (2.0 * upstream) * _kernel_derivatives(sq_dist, constants, kernel) * diff
+    return tf.reduce_sum(weighted, axis=1)
+
+  return _over_row_blocks(per_row, a, b)
 
 
 def _kernel_sum(a, b, constants, kernel, per_dimension, symmetric):
   """sum over i, j (and d when per_dimension) and scales of k_C(a_i, b_j); b is a when symmetric.
 
-  Returns a float64 scalar; gradients flow back in the inputs' dtype.
+  Returns a float64 scalar; gradients flow back in the inputs' dtype, each computed only when
+  asked for (a function's unused outputs are pruned).
   """
 
   @tf.custom_gradient
   def within(x):
     def grad(upstream):
       upstream = tf.cast(upstream, x.dtype)
-      grad_a, grad_b = _kernel_sum_grads_xla(x, x, upstream, constants, kernel, per_dimension)
-      return grad_a + grad_b
-    return _kernel_sum_xla(x, x, constants, kernel, per_dimension), grad
+      return _kernel_sum_grad_xla(x, x, 2.0 * upstream, constants, kernel, per_dimension)
+    # The inputs' gradient is grad's: stop_gradient keeps a recording tape from asking the XLA
+    # function for its intermediates (its block loop's lists cannot leave XLA).
+    return _kernel_sum_xla(tf.stop_gradient(x), tf.stop_gradient(x), constants, kernel,
+                           per_dimension), grad
 
   @tf.custom_gradient
   def across(x, y):
     def grad(upstream):
       upstream = tf.cast(upstream, x.dtype)
-      return _kernel_sum_grads_xla(x, y, upstream, constants, kernel, per_dimension)
-    return _kernel_sum_xla(x, y, constants, kernel, per_dimension), grad
+      return (_kernel_sum_grad_xla(x, y, upstream, constants, kernel, per_dimension),
+              _kernel_sum_grad_xla(y, x, upstream, constants, kernel, per_dimension))
+    return _kernel_sum_xla(tf.stop_gradient(x), tf.stop_gradient(y), constants, kernel,
+                           per_dimension), grad
 
   return within(a) if symmetric else across(a, b)
 
