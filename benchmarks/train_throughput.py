@@ -20,6 +20,13 @@ multi-GPU or multi-host run pays (gradient all-reduce, the all_gather of z for t
   python benchmarks/train_throughput.py --only=sparsity --processes=10   # spread over 10 fresh
                                                                          # processes (bimodal?)
 
+Each line also gives the step's GFLOP/s (analytic FLOPs of the encoder's and decoder's dense and
+convolution layers, counted from the built model: 2 per multiply-add, training = 3 x forward, the
+convention of ../shared/bench/tf_peak.py) and its share of two ceilings measured at the start of
+the same run: TensorFlow's float32 matmul (1024^3) and TensorFlow's own convolution kernels
+(tf.nn.conv2d / conv2d_transpose, forward + backward) on the preset's conv layers. --no-ceilings
+skips them.
+
 Targets (issue 4; 2 CPU cores): dSprites conv64 batch 64 >= 780 ex/s; Fashion-MNIST dcgan32 batch
 500 sparse prior + MMD (alpha 100) >= 950 ex/s with the MMD < 25% of the step; pinwheel MLP batch
 400 mixture + inclusive KL >= 69,000 ex/s.
@@ -55,6 +62,80 @@ def _batch(config):
   if config.likelihood == "bernoulli":
     x = (x > 0.5).astype(np.float32)
   return x, rng.random((200, *shape), dtype=np.float32)
+
+
+def _layer_macs(layer):
+  """Multiply-adds per example of one Dense / Conv2D / Conv2DTranspose layer of a built model."""
+  if isinstance(layer, keras.layers.Conv2DTranspose):
+    kh, kw, f, c = layer.kernel.shape
+    return int(np.prod(layer.input.shape[1:3])) * kh * kw * c * f
+  if isinstance(layer, keras.layers.Conv2D):
+    return int(np.prod(layer.output.shape[1:3])) * int(np.prod(layer.kernel.shape))
+  if isinstance(layer, keras.layers.Dense):
+    return int(np.prod(layer.input.shape[1:])) * int(layer.kernel.shape[1])
+  return 0
+
+
+def train_flops(model):
+  """Analytic training FLOPs per example: 3 x 2 x the multiply-adds of the two networks."""
+  return 6 * sum(_layer_macs(layer) for net in (model.encoder, model.decoder)
+                 for layer in net._flatten_layers(include_self=False))  # pylint: disable=protected-access
+
+
+def _conv_layers(model):
+  """(kind, batch-free input shape, kernel shape, strides, padding) of the model's conv layers."""
+  out = []
+  for net in (model.encoder, model.decoder):
+    for layer in net._flatten_layers(include_self=False):  # pylint: disable=protected-access
+      if isinstance(layer, keras.layers.Conv2D):  # Conv2DTranspose is a Conv2D subclass.
+        kind = "t" if isinstance(layer, keras.layers.Conv2DTranspose) else "c"
+        out.append((kind, tuple(layer.input.shape[1:]), tuple(layer.kernel.shape),
+                    tuple(layer.output.shape[1:]), layer.strides[0], layer.padding.upper()))
+  return out
+
+
+def _gflops(fn, flops, seconds=2.0):
+  fn()
+  fn()
+  n, start = 0, time.perf_counter()
+  while n < 3 or time.perf_counter() - start < seconds:
+    fn()
+    n += 1
+  return n * flops / (time.perf_counter() - start) / 1e9
+
+
+def matmul_ceiling(n=1024):
+  """GFLOP/s of TensorFlow's float32 n x n matmul (tf.function)."""
+  a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+  mm = tf.function(lambda: tf.matmul(a, b)[0, 0])
+  return _gflops(lambda: mm().numpy(), 2.0 * n ** 3)
+
+
+def conv_ceiling(model, batch):
+  """GFLOP/s of TensorFlow's own kernels on the model's conv layers (forward + backward: kernel
+  gradients everywhere, input gradients but for the first layer), run as one tf.function."""
+  specs = _conv_layers(model)
+  if not specs:
+    return None
+  rng = np.random.default_rng(0)
+  xs = [tf.constant(rng.standard_normal((batch, *inp), dtype=np.float32)) for _, inp, *_ in specs]
+  ks = [tf.Variable(rng.standard_normal(k, dtype=np.float32) * 0.05) for _, _, k, *_ in specs]
+
+  @tf.function
+  def step():
+    total = 0.0
+    with tf.GradientTape() as tape:
+      tape.watch(xs[1:])
+      for (kind, _, _, out, stride, padding), x, k in zip(specs, xs, ks):
+        y = (tf.nn.conv2d(x, k, stride, padding) if kind == "c" else
+             tf.nn.conv2d_transpose(x, k, [batch, *out], stride, padding))
+        total += tf.reduce_sum(y * y)
+    grads = tape.gradient(total, ks + xs[1:])
+    return tf.add_n([tf.reduce_sum(g) for g in grads])
+
+  macs = [int(np.prod(out[:2] if kind == "c" else inp[:2])) * int(np.prod(k))
+          for kind, inp, k, out, *_ in specs]
+  return _gflops(lambda: step().numpy(), batch * (6 * sum(macs) - 2 * macs[0]))
 
 
 def _model(config, jit, steps_per_execution, strategy=None):
@@ -180,6 +261,15 @@ def scaling(names, strategy_name, windows, plan):
           f"efficiency {100 * rate / (2 * one):3.0f}%", flush=True)
 
 
+def _efficiency(rate, flops, ceilings, name):
+  """'<GFLOP/s> GFLOP/s (<p>% of matmul, <q>% of TF conv kernels)' for a rate in examples/s."""
+  gflops = rate * flops / 1e9
+  shares = [f"{100 * gflops / ceilings[key]:.0f}% of {label}"
+            for key, label in (("matmul", "matmul"), (name, "TF conv kernels"))
+            if key in ceilings]
+  return f"{gflops:.2f} GFLOP/s" + (f" ({', '.join(shares)})" if shares else "")
+
+
 def main():
   warnings.filterwarnings("ignore", category=UserWarning)
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -194,24 +284,41 @@ def main():
                            "spread (min / median / max) of their rates")
   parser.add_argument("--no-mmd-share", action="store_true",
                       help="skip the sparsity preset's run without the MMD")
+  parser.add_argument("--no-ceilings", action="store_true",
+                      help="skip measuring the matmul and conv-kernel ceilings")
   args = parser.parse_args()
   jits = {"on": (True,), "off": (False,), "both": (True, False)}[args.jit]
+  names = args.only or ["clustering", "independence", "sparsity"]
+  ceilings = {}
+  if not (args.no_ceilings or args.worker is not None or args.strategy):
+    ceilings = {"matmul": matmul_ceiling()}
+    print(f"cores: {os.cpu_count()}  tensorflow {tf.__version__}  keras {keras.__version__}  "
+          f"ceilings: matmul 1024^3 {ceilings['matmul']:.0f} GFLOP/s", flush=True)
+    for name in names:
+      config = configs.make(name)
+      conv = conv_ceiling(_model(config, False, 1)[0], config.batch_size)
+      if conv is not None:
+        ceilings[name] = conv
+        print(f"  {name}: TensorFlow's conv kernels on its conv layers (batch "
+              f"{config.batch_size}, forward + backward) {conv:.0f} GFLOP/s", flush=True)
   if args.processes > 1:
-    for name in args.only or ["clustering", "independence", "sparsity"]:
+    for name in names:
+      flops = train_flops(_model(configs.make(name), False, 1)[0])
       for jit in jits:
         rates = []
         for _ in range(args.processes):
           out = subprocess.run(
               [sys.executable, __file__, f"--only={name}", f"--jit={'on' if jit else 'off'}",
-               f"--windows={args.windows}", "--no-mmd-share"],
+               f"--windows={args.windows}", "--no-mmd-share", "--no-ceilings"],
               check=True, capture_output=True, text=True).stdout
           rates.append(float(out.strip().splitlines()[-1].split("ex/s")[0].split()[-1]))
+        median = statistics.median(rates)
         print(f"{name:13s} jit={str(jit):5s} {args.processes} fresh processes: min "
-              f"{min(rates):.0f}  median {statistics.median(rates):.0f}  max {max(rates):.0f} "
-              f"ex/s  max/min {max(rates) / min(rates):.2f}  all "
+              f"{min(rates):.0f}  median {median:.0f}  max {max(rates):.0f} "
+              f"ex/s  max/min {max(rates) / min(rates):.2f}  median "
+              f"{_efficiency(median, flops, ceilings, name)}  all "
               + " ".join(f"{r:.0f}" for r in rates), flush=True)
     return
-  names = args.only or ["clustering", "independence", "sparsity"]
   # (steps per window, steps_per_execution)
   plan = {"clustering": (500, 100), "independence": (20, 10), "sparsity": (6, 3)}
   if args.worker is not None:
@@ -220,18 +327,21 @@ def main():
   if args.strategy == "mirrored":
     from tfdecomp import distribute  # pylint: disable=g-import-not-at-top
     distribute.split_cpu(2)
-  print(f"cores: {os.cpu_count()}  tensorflow {tf.__version__}  keras {keras.__version__}")
+  if not ceilings:
+    print(f"cores: {os.cpu_count()}  tensorflow {tf.__version__}  keras {keras.__version__}")
   if args.strategy:
     scaling(names, args.strategy, args.windows, plan)
     return
   for name in names:
     config = configs.make(name)
     steps, spe = plan[name]
+    flops = train_flops(_model(config, False, 1)[0])
     for jit in jits:
       rate = measure(config, jit, steps, args.windows, spe)
       line = (f"{name:13s} {config.network:8s} batch {config.batch_size:4d} prior "
               f"{config.prior:9s} D={config.divergence:12s} jit={str(jit):5s} "
-              f"{rate:10.0f} ex/s  (target >= {TARGETS[name]})")
+              f"{rate:10.0f} ex/s  {_efficiency(rate, flops, ceilings, name)}  "
+              f"(target >= {TARGETS[name]})")
       if name == "sparsity" and not args.no_mmd_share:
         no_d = configs.make(name, alpha=0.0, divergence="none")
         rate_no_d = measure(no_d, jit, steps, args.windows, spe)
