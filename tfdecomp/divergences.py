@@ -140,10 +140,10 @@ def _over_row_blocks(per_row, a, b):
 
 
 # Forward and backward passes are separate XLA computations, each reducing the pair terms block by
-# block (autodiff of the forward pass would store them all for the backward pass). They are traced
-# for each input shape (XLA compiles each shape anyway), so the blocks are static. See
-# benchmarks/mmd_speed.py.
-@tf.function(jit_compile=True)
+# block (autodiff of the forward pass would store them all for the backward pass). A trace may
+# generalise to unknown shapes (reduce_retracing); XLA still compiles each concrete shape, with
+# static blocks. See benchmarks/mmd_speed.py.
+@tf.function(jit_compile=True, reduce_retracing=True)
 def _kernel_sum_xla(a, b, constants, kernel, per_dimension):
   def per_row(a_rows):
     _, sq_dist = _pairwise(a_rows, b, per_dimension)
@@ -156,7 +156,7 @@ def _kernel_sum_xla(a, b, constants, kernel, per_dimension):
   return tf.reduce_sum(tf.cast(_over_row_blocks(per_row, a, b), tf.float64))
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, reduce_retracing=True)
 def _kernel_sum_grad_xla(a, b, upstream, constants, kernel, per_dimension):
   """upstream * d/da of sum_ij k(a_i, b_j), [B, D]: a reduction over j only.
 
