@@ -83,15 +83,10 @@ def train_flops(model):
 
 
 def _conv_layers(model):
-  """(kind, batch-free input shape, kernel shape, strides, padding) of the model's conv layers."""
-  out = []
-  for net in (model.encoder, model.decoder):
-    for layer in net._flatten_layers(include_self=False):  # pylint: disable=protected-access
-      if isinstance(layer, keras.layers.Conv2D):  # Conv2DTranspose is a Conv2D subclass.
-        kind = "t" if isinstance(layer, keras.layers.Conv2DTranspose) else "c"
-        out.append((kind, tuple(layer.input.shape[1:]), tuple(layer.kernel.shape),
-                    tuple(layer.output.shape[1:]), layer.strides[0], layer.padding.upper()))
-  return out
+  """The Conv2D and Conv2DTranspose layers of the model's encoder and decoder, in order."""
+  return [layer for net in (model.encoder, model.decoder)
+          for layer in net._flatten_layers(include_self=False)  # pylint: disable=protected-access
+          if isinstance(layer, keras.layers.Conv2D)]  # Conv2DTranspose is a Conv2D subclass.
 
 
 def _gflops(fn, flops, seconds=2.0):
@@ -114,9 +109,12 @@ def matmul_ceiling(n=1024):
 def conv_ceiling(model, batch):
   """GFLOP/s of TensorFlow's own kernels on the model's conv layers (forward + backward: kernel
   gradients everywhere, input gradients but for the first layer), run as one tf.function."""
-  specs = _conv_layers(model)
-  if not specs:
+  layers = _conv_layers(model)
+  if not layers:
     return None
+  specs = [("t" if isinstance(layer, keras.layers.Conv2DTranspose) else "c",
+            tuple(layer.input.shape[1:]), tuple(layer.kernel.shape), tuple(layer.output.shape[1:]),
+            layer.strides[0], layer.padding.upper()) for layer in layers]
   rng = np.random.default_rng(0)
   xs = [tf.constant(rng.standard_normal((batch, *inp), dtype=np.float32)) for _, inp, *_ in specs]
   ks = [tf.Variable(rng.standard_normal(k, dtype=np.float32) * 0.05) for _, _, k, *_ in specs]
@@ -133,8 +131,7 @@ def conv_ceiling(model, batch):
     grads = tape.gradient(total, ks + xs[1:])
     return tf.add_n([tf.reduce_sum(g) for g in grads])
 
-  macs = [int(np.prod(out[:2] if kind == "c" else inp[:2])) * int(np.prod(k))
-          for kind, inp, k, out, *_ in specs]
+  macs = [_layer_macs(layer) for layer in layers]
   return _gflops(lambda: step().numpy(), batch * (6 * sum(macs) - 2 * macs[0]))
 
 
